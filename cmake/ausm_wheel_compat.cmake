@@ -1,0 +1,38 @@
+# The ROS 2 wheels on PyPI export CMake targets whose include directories name
+# the Python of the machine that built them (/opt/python/...). Re-point those
+# entries at this interpreter's headers so the generate step is clean instead of
+# failing with "non-existent path". On a ROS distribution every path exists and
+# this changes nothing.
+function(ausm_fix_wheel_python_includes)
+  get_property(_targets DIRECTORY PROPERTY IMPORTED_TARGETS)
+  set(_python_found FALSE)
+  foreach(_target IN LISTS _targets)
+    get_target_property(_dirs ${_target} INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _dirs)
+      continue()
+    endif()
+    set(_fixed "")
+    set(_changed FALSE)
+    foreach(_dir IN LISTS _dirs)
+      if(NOT _dir MATCHES "^\\$<" AND NOT EXISTS "${_dir}"
+         AND _dir MATCHES "(/include/python3|numpy/(_core|core)/include)")
+        if(NOT _python_found)
+          find_package(Python3 REQUIRED COMPONENTS Interpreter Development NumPy)
+          set(_python_found TRUE)
+        endif()
+        if(_dir MATCHES "numpy")
+          list(APPEND _fixed ${Python3_NumPy_INCLUDE_DIRS})
+        else()
+          list(APPEND _fixed ${Python3_INCLUDE_DIRS})
+        endif()
+        set(_changed TRUE)
+      else()
+        list(APPEND _fixed "${_dir}")
+      endif()
+    endforeach()
+    if(_changed)
+      list(REMOVE_DUPLICATES _fixed)
+      set_target_properties(${_target} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_fixed}")
+    endif()
+  endforeach()
+endfunction()

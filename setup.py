@@ -1,0 +1,17 @@
+"""pip install for the no-ROS route; in a ROS workspace CMakeLists.txt installs the same packages."""
+from setuptools import find_packages, setup
+
+setup(
+    name="ausm_ros",
+    version="0.1.0",
+    description="AUSM universal video segmentation as a ROS 2 perception node, with its training package",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=("ausm", "ausm.*", "ausm_train", "ausm_train.*", "ausm_ros", "ausm_ros.*")),
+    package_data={"ausm": ["configs/*.yaml", "checkpoints/*"], "ausm_train": ["configs/*.yaml"]},
+    entry_points={
+        "console_scripts": [
+            "ausm-perception = ausm_ros.perception_main:main",
+        ],
+    },
+)
