@@ -71,11 +71,7 @@ if [ "$(cat "$PREFIX/.ausm_interfaces" 2>/dev/null)" != "$iface_hash" ]; then
   mkdir -p "$BUILD" "$PREFIX"
   touch "$BUILD/COLCON_IGNORE" "$PREFIX/COLCON_IGNORE"
   build_pkg vision_msgs "$ROOT/interfaces/vision_msgs"
-  # CMake refuses exported include paths inside the source tree, and .venv (with
-  # numpy's headers) is inside the checkout: build the interfaces from a copy.
-  mkdir -p "$BUILD/src/ausm_ros"
-  cp -r "$ROOT/msg" "$ROOT/srv" "$ROOT/cmake" "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$BUILD/src/ausm_ros/"
-  build_pkg ausm_ros "$BUILD/src/ausm_ros" -DAUSM_INSTALL_PYTHON=OFF
+  build_pkg ausm_ros "$ROOT" -DAUSM_INSTALL_PYTHON=OFF
   echo "$iface_hash" > "$PREFIX/.ausm_interfaces"
 fi
 
