@@ -1,0 +1,119 @@
+"""Run the perception node as its own process and talk to it over DDS, as a robot would."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray
+
+from ausm_ros.msg import InstanceSegmentation, PromptAck
+
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def start_node(ros_env, checkpoint, params=(), log_path=None):
+    """The node in a separate process, parameters as `-p name:=value` strings."""
+    args = [sys.executable, "-m", "ausm_ros.perception_main", "--ros-args", "-p", f"checkpoint:={checkpoint}",
+            "-p", "device:=cpu", "-p", "num_threads:=1"]
+    for p in params:
+        args += ["-p", p]
+    out = open(log_path, "w") if log_path else subprocess.DEVNULL
+    return subprocess.Popen(args, env=ros_env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop_node(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def rgb_image(rgb, stamp_ns, frame_id="cam"):
+    h, w = rgb.shape[:2]
+    header = Header(stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
+    return Image(header=header, height=h, width=w, encoding="rgb8", step=w * 3,
+                 data=np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+
+
+class Client:
+    """A node in the test process that publishes camera frames and records the node's outputs."""
+
+    def __init__(self, ros_env, streams=("camera",), image_topics=None):
+        os.environ["ROS_DOMAIN_ID"] = ros_env["ROS_DOMAIN_ID"]
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = ros_env["ROS_AUTOMATIC_DISCOVERY_RANGE"]
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node("ausm_test_client", context=self.context)
+        self.lock = threading.Lock()
+        self.instances = {s: [] for s in streams}
+        self.detections = {s: [] for s in streams}
+        self.acks = []
+        image_topics = image_topics or {s: f"/{s}/image_raw" for s in streams}
+        self.image_pubs = {s: self.node.create_publisher(Image, t, qos_profile_sensor_data)
+                           for s, t in image_topics.items()}
+        for s in streams:
+            self.node.create_subscription(InstanceSegmentation, f"/{s}/instances",
+                                          lambda m, s=s: self._keep(self.instances[s], m), RELIABLE)
+            self.node.create_subscription(Detection2DArray, f"/{s}/detections",
+                                          lambda m, s=s: self._keep(self.detections[s], m), RELIABLE)
+        self.node.create_subscription(PromptAck, "/prompt_ack", lambda m: self._keep(self.acks, m), RELIABLE)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spinning = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _keep(self, bucket, msg):
+        with self.lock:
+            bucket.append(msg)
+
+    def _spin(self):
+        while self._spinning and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def wait_for(self, condition, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if condition():
+                    return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def wait_for_node(self, stream="camera", timeout=120):
+        """Until the node subscribes to our images (it has loaded its model by then)."""
+        pub = self.image_pubs[stream]
+        self.wait_for(lambda: pub.get_subscription_count() > 0, timeout, "the node's image subscription")
+
+    def send_and_wait(self, stream, rgb, stamp_ns, frame_id="cam", timeout=30):
+        """Publish one frame and wait for the node's output with that stamp (resending if lost)."""
+        msg = rgb_image(rgb, stamp_ns, frame_id)
+        want = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.image_pubs[stream].publish(msg)
+            try:
+                self.wait_for(lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == want
+                                          for m in self.instances[stream]), 2.0, "output")
+                with self.lock:
+                    return next(m for m in self.instances[stream]
+                                if (m.header.stamp.sec, m.header.stamp.nanosec) == want)
+            except AssertionError:
+                continue
+        raise AssertionError(f"no output for the frame stamped {stamp_ns} on stream {stream}")
+
+    def close(self):
+        self._spinning = False
+        self._thread.join(timeout=5)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
