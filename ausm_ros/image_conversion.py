@@ -47,8 +47,8 @@ def _to_rgb8(pixels, encoding):
     return np.repeat(pixels, 3, axis=2)  # mono8
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """A contiguous HxWx3 uint8 RGB copy of a sensor_msgs/Image."""
+def check_image(msg: Image):
+    """Header-only checks (no pixel is touched), cheap enough for the image callback."""
     if msg.encoding not in _LAYOUTS:
         raise ImageError(f"unsupported encoding '{msg.encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
     channels, dtype = _LAYOUTS[msg.encoding]
@@ -57,12 +57,27 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     row_bytes = width * channels * np.dtype(dtype).itemsize
     if msg.step < row_bytes:
         raise ImageError(f"step {msg.step} is smaller than width x pixel size = {row_bytes} for {msg.encoding}")
+    if len(msg.data) < msg.step * height:
+        raise ImageError(f"data holds {len(msg.data)} bytes, {msg.step * height} needed for {height} rows "
+                         f"of step {msg.step}")
+    return channels, dtype, row_bytes
+
+
+def check_compressed(msg: CompressedImage):
+    fmt = msg.format.lower()
+    if not any(kind in fmt for kind in ("jpeg", "jpg", "png")):
+        raise ImageError(f"unsupported compressed format '{msg.format}' (jpeg or png)")
+    if len(msg.data) == 0:
+        raise ImageError("compressed image with no data")
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """A contiguous HxWx3 uint8 RGB copy of a sensor_msgs/Image."""
+    channels, dtype, row_bytes = check_image(msg)
+    width, height = int(msg.width), int(msg.height)
     data = msg.data
     buffer = data if isinstance(data, (bytes, bytearray, memoryview)) else np.asarray(data, dtype=np.uint8)
-    needed = msg.step * height
-    if len(buffer) < needed:
-        raise ImageError(f"data holds {len(buffer)} bytes, {needed} needed for {height} rows of step {msg.step}")
-    rows = np.frombuffer(buffer, dtype=np.uint8, count=needed).reshape(height, msg.step)[:, :row_bytes]
+    rows = np.frombuffer(buffer, dtype=np.uint8, count=msg.step * height).reshape(height, msg.step)[:, :row_bytes]
     pixels = rows.copy().view(dtype)
     if np.dtype(dtype).itemsize > 1 and bool(msg.is_bigendian) != (sys.byteorder == "big"):
         pixels = pixels.byteswap()
@@ -72,11 +87,7 @@ def image_to_rgb(msg: Image) -> np.ndarray:
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     """Decode a jpeg/png sensor_msgs/CompressedImage into HxWx3 uint8 RGB."""
-    fmt = msg.format.lower()
-    if not any(kind in fmt for kind in ("jpeg", "jpg", "png")):
-        raise ImageError(f"unsupported compressed format '{msg.format}' (jpeg or png)")
-    if len(msg.data) == 0:
-        raise ImageError("compressed image with no data")
+    check_compressed(msg)
     raw = np.frombuffer(bytes(msg.data), dtype=np.uint8)
     decoded = cv2.imdecode(raw, cv2.IMREAD_COLOR)
     if decoded is None:

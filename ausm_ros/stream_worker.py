@@ -11,10 +11,15 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ausm.prompts import PromptAction
-from ausm_ros.image_conversion import ImageError, compressed_to_rgb, image_to_rgb
+from ausm_ros.image_conversion import ImageError, check_compressed, check_image, compressed_to_rgb, image_to_rgb
 from ausm_ros.msg import PromptAck
 from ausm_ros.prompt_conversion import PendingPrompt, PromptError, stamp_ns, to_session_prompt
 from ausm_ros.stream_stats import StreamStats
+
+
+def _reason_key(text):
+    """'unsupported encoding 'yuv422' (...)' -> 'unsupported encoding': a bounded set of counter names."""
+    return text.split(" (")[0].split("'")[0].split(":")[0].strip()[:60]
 
 
 @dataclass
@@ -70,7 +75,14 @@ class StreamWorker:
             self._thread.join(timeout)
 
     def offer(self, msg, compressed=False):
-        """Newest frame wins: an unprocessed older frame is replaced and counted as dropped."""
+        """Newest frame wins: an unprocessed older frame is replaced and counted as dropped.
+        Malformed headers are refused here, so they are counted even when a newer frame
+        would have replaced them; pixels are only decoded by the inference thread."""
+        try:
+            check_compressed(msg) if compressed else check_image(msg)
+        except ImageError as error:
+            self._image_rejected(error)
+            return
         with self._cv:
             replaced = self._mailbox is not None
             self._mailbox = (msg, compressed)
@@ -114,6 +126,10 @@ class StreamWorker:
                     self.stats.invalid_input(type(error).__name__)
                     self._log("error", f"{self.name}:crash", f"[{self.name}] frame failed: {error!r}")
 
+    def _image_rejected(self, error):
+        self.stats.invalid_input(_reason_key(str(error)))
+        self._log("warn", f"{self.name}:image", f"[{self.name}] image rejected: {error}")
+
     def _reset(self, reason):
         self.session.reset()
         self._last = None
@@ -140,8 +156,7 @@ class StreamWorker:
         try:
             rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
         except ImageError as error:
-            self.stats.invalid_input(str(error).split(" (")[0].split(":")[0][:60])
-            self._log("warn", f"{self.name}:image", f"[{self.name}] image rejected: {error}")
+            self._image_rejected(error)
             return
         header = msg.header
         hw = rgb.shape[:2]
