@@ -48,7 +48,7 @@ def rgb_image(rgb, stamp_ns, frame_id="cam"):
 class Client:
     """A node in the test process that publishes camera frames and records the node's outputs."""
 
-    def __init__(self, ros_env, streams=("camera",), image_topics=None):
+    def __init__(self, ros_env, streams=("camera",), image_topics=None, reliable_images=False):
         os.environ["ROS_DOMAIN_ID"] = ros_env["ROS_DOMAIN_ID"]
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = ros_env["ROS_AUTOMATIC_DISCOVERY_RANGE"]
         self.context = rclpy.Context()
@@ -59,8 +59,8 @@ class Client:
         self.detections = {s: [] for s in streams}
         self.acks = []
         image_topics = image_topics or {s: f"/{s}/image_raw" for s in streams}
-        self.image_pubs = {s: self.node.create_publisher(Image, t, qos_profile_sensor_data)
-                           for s, t in image_topics.items()}
+        image_qos = RELIABLE if reliable_images else qos_profile_sensor_data
+        self.image_pubs = {s: self.node.create_publisher(Image, t, image_qos) for s, t in image_topics.items()}
         for s in streams:
             self.node.create_subscription(InstanceSegmentation, f"/{s}/instances",
                                           lambda m, s=s: self._keep(self.instances[s], m), RELIABLE)
