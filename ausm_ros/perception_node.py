@@ -171,6 +171,8 @@ class PerceptionNode(Node):
         worker.stats.frame_published(latency_ms, step_ms, len(result), worker.session.state_bytes())
 
     def _acknowledge(self, pending: PendingPrompt, outcome):
+        if not self.context.ok():   # shutting down: nobody can hear it any more
+            return
         ack = PromptAck(stream=pending.stream, prompt_id=pending.prompt_id, action=int(pending.action),
                         object_id=int(outcome.object_id), status=outcome.status, message=outcome.message)
         if outcome.header is not None and outcome.status != PromptAck.REJECTED:
