@@ -295,7 +295,8 @@ class PerceptionNode(Node):
         self._diag_pub.publish(array)
 
     def destroy_node(self):
-        for worker in self.streams.values():
+        # getattr: __init__ may have failed before the streams existed; keep its error visible.
+        for worker in getattr(self, "streams", {}).values():
             worker.reject_all_prompts("node shutting down")
             worker.stop()
         return super().destroy_node()
@@ -308,7 +309,13 @@ def main(args=None):
         node = PerceptionNode()
         executor = rclpy.executors.MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
-        executor.spin()
+        while rclpy.ok():
+            try:
+                executor.spin_once(timeout_sec=0.5)
+            except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+                raise
+            except Exception as error:  # noqa: BLE001 - e.g. rclpy's own /clock callback on a bad time
+                node._throttled_log("error", "callback", f"a callback failed, node continues: {error!r}")
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:

@@ -1,0 +1,292 @@
+"""Score one replay (its output bag) against the input bag's ground truth, per sequence.
+
+  prompted    DAVIS semi-supervised J&F (ausm_train.metrics.DavisEvaluator): each ground-truth
+              object is followed through the track id its prompt's acknowledgement names.
+  unprompted  YouTube-VIS video mask AP (ausm_train.metrics.VideoAPEvaluator), class-aware when
+              the ground truth has classes, and class-agnostic; a track's score is its mean
+              detection score, its class the one reported most often.
+Both are computed on annotated frames; a frame the node never answered counts as an
+empty prediction. Latency is send time to arrival of the frame's InstanceSegmentation;
+dropped frames were sent but never answered. Node resets per sequence come from
+/diagnostics and are set against the discontinuities in the bag's stamps that explain them.
+"""
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from ausm_ros.bag.instances import category_of, decode, reported_tracks
+from ausm_ros.bag.replay_record import output_stamp
+from ausm_train.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, PredTrack, VideoAPEvaluator
+
+DEFAULT_RESET_ON_GAP_SEC = 5.0
+
+
+def _latency_stats(values_ns):
+    if not values_ns:
+        return None
+    ms = np.asarray(values_ns, dtype=np.float64) / 1e6
+    return {"count": int(ms.size), "mean": float(ms.mean()), "p50": float(np.percentile(ms, 50)),
+            "p90": float(np.percentile(ms, 90)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
+
+
+def match_outputs(eval_bag, record):
+    """frame index -> (receive_ns, msg, latency_ns); plus counts of duplicate and unmatched outputs.
+
+    An output belongs to the latest frame sent with its stamp before it arrived, so a stamp
+    that repeats (a bag loop) is still matched to the right frame."""
+    matched, duplicates, unmatched = {}, 0, 0
+    if record.published:
+        sends, first_send = defaultdict(list), {}
+        for p in record.published:
+            sends[p.stamp_ns].append(p)
+            first_send[p.frame] = min(first_send.get(p.frame, p.send_ns), p.send_ns)
+        for receive_ns, msg in record.instances:
+            candidates = [p for p in sends.get(output_stamp(msg), ()) if p.send_ns <= receive_ns]
+            if not candidates:
+                unmatched += 1
+                continue
+            send = max(candidates, key=lambda p: p.send_ns)
+            if send.frame in matched:
+                duplicates += 1
+                continue
+            matched[send.frame] = (receive_ns, msg, receive_ns - first_send[send.frame])
+    else:
+        first_frame = {}
+        for f in eval_bag.frames:
+            first_frame.setdefault(f.stamp_ns, f.index)
+        for receive_ns, msg in record.instances:
+            stamp = output_stamp(msg)
+            if stamp not in first_frame:
+                unmatched += 1
+            elif first_frame[stamp] in matched:
+                duplicates += 1
+            else:
+                matched[first_frame[stamp]] = (receive_ns, msg, receive_ns - stamp)
+    return matched, duplicates, unmatched
+
+
+def discontinuities(frames, reset_on_gap_sec):
+    """Why the node would reset before each frame: [(frame, reason)] for consecutive sent frames."""
+    out = []
+    for prev, cur in zip(frames, frames[1:]):
+        dt = (cur.stamp_ns - prev.stamp_ns) / 1e9
+        if dt < 0:
+            reason = f"time jump: stamp went back {-dt:.3f} s"
+        elif cur.frame_id != prev.frame_id:
+            reason = f"frame_id change: '{prev.frame_id}' -> '{cur.frame_id}'"
+        elif cur.size != prev.size:
+            reason = f"image size change: {prev.size[1]}x{prev.size[0]} -> {cur.size[1]}x{cur.size[0]}"
+        elif 0 < reset_on_gap_sec < dt:
+            reason = f"gap: no image for {dt:.3f} s"
+        else:
+            continue
+        out.append((cur, reason))
+    return out
+
+
+def _diag_value(values, key, cast=int):
+    try:
+        return cast(values[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def node_resets_per_sequence(eval_bag, record, sent_frames):
+    """Resets the node reported during each sequence: the `resets` counter of the last
+    /diagnostics heard before the sequence's first frame went out, and before the next one's."""
+    if not record.diagnostics or not record.published:
+        return {}, None
+    first_send = {}
+    for p in sorted(record.published, key=lambda p: p.send_ns):
+        seq = eval_bag.frames[p.frame].sequence
+        first_send.setdefault(seq, p.send_ns)
+    order = sorted(first_send, key=first_send.get)
+
+    def counter_before(t):
+        before = [(r, v) for r, v in record.diagnostics if t is None or r < t]
+        return (_diag_value(before[-1][1], "resets"), before[-1][1].get("last_reset", "")) if before else (None, "")
+    out = {}
+    for k, seq in enumerate(order):
+        start, _ = counter_before(first_send[seq])
+        end, last_reason = counter_before(first_send[order[k + 1]] if k + 1 < len(order) else None)
+        out[seq] = {"node": None if start is None or end is None else end - start, "last_reset": last_reason}
+    final = record.diagnostics[-1][1]
+    node_totals = {key: _diag_value(final, key) for key in ("resets", "dropped_frames", "frames_received",
+                                                            "frames_processed", "invalid_inputs")}
+    return out, node_totals
+
+
+class _Prompted:
+    def __init__(self):
+        self.overall = DavisEvaluator(task=SEMI_SUPERVISED)
+
+    def score(self, gt, frame_masks, ack_ids):
+        """frame_masks: position -> {track id: mask}; ack_ids: label -> track id."""
+        shape = (len(gt.annotated), gt.info.height, gt.info.width)
+        pred = {}
+        for label in gt.masks:
+            track = ack_ids.get(label)
+            seq = np.zeros(shape, dtype=bool)
+            if track is not None:
+                for a, position in enumerate(gt.annotated):
+                    mask = frame_masks.get(position, {}).get(track)
+                    if mask is not None:
+                        seq[a] = mask
+            pred[label] = seq
+        per_sequence = DavisEvaluator(task=SEMI_SUPERVISED)
+        per_sequence.add_video(gt.info.name, gt.masks, pred, shape=shape)
+        self.overall.add_video(gt.info.name, gt.masks, pred, shape=shape)
+        return per_sequence.summary()
+
+    def summary(self):
+        return self.overall.summary()
+
+
+class _Unprompted:
+    def __init__(self):
+        self.overall = VideoAPEvaluator(class_agnostic=False)
+        self.overall_agnostic = VideoAPEvaluator(class_agnostic=True)
+        self.has_classes = True
+
+    def score(self, gt, frame_masks, frame_tracks):
+        """frame_tracks: [(position, {track id: (class string, score)})] over every answered frame."""
+        shape = (len(gt.annotated), gt.info.height, gt.info.width)
+        categories = {o.label: o.category for o in gt.info.objects}
+        gt_tracks = {label: GtTrack(categories.get(label, -1), masks) for label, masks in gt.masks.items()}
+        classes, scores = defaultdict(list), defaultdict(list)
+        for _, tracks in frame_tracks:
+            for track, (class_string, score) in tracks.items():
+                classes[track].append(category_of(class_string, gt.info.class_names))
+                scores[track].append(score)
+        annotated = {p: a for a, p in enumerate(gt.annotated)}
+        pred = {}
+        for track in classes:
+            masks = {annotated[p]: m[track] for p, m in frame_masks.items() if p in annotated and track in m}
+            pred[track] = PredTrack(Counter(classes[track]).most_common(1)[0][0], float(np.mean(scores[track])),
+                                    masks)
+        class_aware = bool(gt.info.class_names) and all(c >= 0 for c in categories.values())
+        self.has_classes &= class_aware
+        result = {"tracks": len(pred)}
+        for agnostic in ((False, True) if class_aware else (True,)):
+            evaluator = VideoAPEvaluator(class_agnostic=agnostic)
+            evaluator.add_video(gt_tracks, pred, shape)
+            result.update(_ap_fields(evaluator.summary(), agnostic))
+        self.overall.add_video(gt_tracks, pred, shape)
+        self.overall_agnostic.add_video(gt_tracks, pred, shape)
+        return result
+
+    def summary(self):
+        out = _ap_fields(self.overall_agnostic.summary(), True)
+        if self.has_classes:
+            out.update(_ap_fields(self.overall.summary(), False))
+        return out
+
+
+def _ap_fields(summary, agnostic):
+    suffix = "_class_agnostic" if agnostic else ""
+    return {f"{k}{suffix}": float(v) for k, v in summary.items() if k.startswith(("AP", "AR"))
+            and k != "per_category_AP"}
+
+
+def _prompt_outcomes(eval_bag, record, sequence):
+    """label -> track id from the acks of this sequence's prompts, and the prompt counts."""
+    prompts = {p.prompt_id: p for p in eval_bag.prompts if p.sequence == sequence}
+    sent = {int(m.prompt_id) for _, m in record.sent_prompts} if record.sent_prompts else set(prompts)
+    acks = {}
+    for _, ack in record.acks:
+        acks.setdefault(int(ack.prompt_id), ack)
+    ids, counts, rejections = {}, Counter(), []
+    for prompt_id, prompt in prompts.items():
+        if prompt_id not in sent:
+            continue
+        counts["sent"] += 1
+        ack = acks.get(prompt_id)
+        if ack is None:
+            counts["unacknowledged"] += 1
+            continue
+        status = {0: "applied", 1: "applied_late", 2: "rejected"}.get(int(ack.status), "unknown")
+        counts[status] += 1
+        if status == "rejected":
+            rejections.append(f"object {prompt.object_id}: {ack.message}")
+        else:
+            ids[prompt.object_id] = int(ack.object_id)
+    return ids, dict(counts), rejections
+
+
+def score_replay(eval_bag, record, task=None, progress=None):
+    """The report of one pass: per-sequence rows and the overall numbers."""
+    task = task or record.task or ("prompted" if record.acks else "unprompted")
+    params = (record.info or {}).get("node_parameters") or {}
+    gap = float(params.get("reset_on_gap_sec", DEFAULT_RESET_ON_GAP_SEC))
+    matched, duplicates, unmatched = match_outputs(eval_bag, record)
+    sent_frames = sorted({p.frame for p in record.published}) if record.published else \
+        [f.index for f in eval_bag.frames]
+    sent_set = set(sent_frames)
+    resets, node_totals = node_resets_per_sequence(eval_bag, record, sent_frames)
+    explained = defaultdict(list)
+    for frame, reason in discontinuities([eval_bag.frames[i] for i in sent_frames], gap):
+        explained[frame.sequence].append({"frame": frame.position, "reason": reason,
+                                          "at_sequence_start": frame.position == 0})
+    scorer = _Prompted() if task == "prompted" else _Unprompted()
+    # One sequence's label images in memory at a time, in the bag's sequence order.
+    gts = eval_bag.ground_truth(progress) if eval_bag.label_topic else iter(())
+    scored_any = False
+    rows, warnings, all_latency = [], [], []
+    if task == "prompted" and params.get("discovery") is True:
+        warnings.append("the node ran with discovery on: objects it found itself may take the prompted ones' "
+                        "pixels, so this J&F is not comparable with a prompted-only evaluation (ausm_train's)")
+    for info in eval_bag.sequences:
+        frames = eval_bag.sequence_frames(info.index)
+        sent = [f for f in frames if f.index in sent_set]
+        answered = [f for f in sent if f.index in matched]
+        latency = [matched[f.index][2] for f in answered]
+        all_latency += latency
+        row = {"name": info.name, "dataset": info.dataset, "frames": len(frames), "sent": len(sent),
+               "outputs": len(answered), "dropped": len(sent) - len(answered), "latency_ms": _latency_stats(latency)}
+        reasons = explained.get(info.index, [])
+        inside = [r for r in reasons if not r["at_sequence_start"]]
+        row["resets"] = {"node": resets.get(info.index, {}).get("node"),
+                         "expected_at_start": len(reasons) - len(inside), "inside_sequence": inside,
+                         "node_last_reset": resets.get(info.index, {}).get("last_reset", "")}
+        if inside:
+            warnings.append(f"sequence {info.name}: the stream resets inside the sequence ("
+                            + "; ".join(f"frame {r['frame']}: {r['reason']}" for r in inside)
+                            + "); tracks and prompted objects start over there")
+        node_count = row["resets"]["node"]
+        if node_count is not None and node_count != len(reasons):
+            warnings.append(f"sequence {info.name}: the node reported {node_count} resets, the stamps explain "
+                            f"{len(reasons)} (last reset: {row['resets']['node_last_reset'] or 'none'})")
+        gt = next(gts, None) if eval_bag.label_topic else None
+        row["metrics"] = None
+        if gt is not None and gt.annotated:
+            scored_any = True
+            # Masks only where there is ground truth to hold them against; ids, classes and
+            # scores (a track's class vote and mean score) from every frame.
+            annotated = set(gt.annotated)
+            frame_masks, frame_tracks = {}, []
+            for f in answered:
+                msg = matched[f.index][1]
+                frame_tracks.append((f.position, reported_tracks(msg)))
+                if f.position in annotated:
+                    decoded = decode(msg)
+                    frame_masks[f.position] = {int(t): m for t, m in zip(decoded.track_ids, decoded.masks)}
+            if task == "prompted":
+                ids, counts, rejections = _prompt_outcomes(eval_bag, record, info.index)
+                row["prompts"] = dict(counts, rejections=rejections)
+                if rejections:
+                    warnings.append(f"sequence {info.name}: prompts rejected: " + "; ".join(rejections))
+                if counts.get("applied_late"):
+                    warnings.append(f"sequence {info.name}: {counts['applied_late']} prompts were applied to a "
+                                    "later frame than their own")
+                row["metrics"] = scorer.score(gt, frame_masks, ids)
+            else:
+                row["metrics"] = scorer.score(gt, frame_masks, frame_tracks)
+        rows.append(row)
+    overall = {"frames": len(eval_bag.frames), "sent": len(sent_set), "outputs": len(matched),
+               "dropped": len(sent_set) - len(matched), "duplicate_outputs": duplicates,
+               "unmatched_outputs": unmatched, "latency_ms": _latency_stats(all_latency),
+               "latency_measured_from": "send time" if record.published else "header stamp",
+               "node": node_totals, "metrics": scorer.summary() if scored_any else None}
+    return {"task": task, "output_bag": record.path, "input_bag": str(eval_bag.path),
+            "mode": (record.info or {}).get("mode"), "node_parameters": params, "sequences": rows,
+            "overall": overall, "warnings": warnings}
