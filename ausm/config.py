@@ -1,0 +1,108 @@
+"""Model configuration: one dataclass, filled from a named YAML file in ``ausm/configs``.
+
+Sizes live in the YAML files, not in code: ``load_config("tiny")`` reads
+``ausm/configs/tiny.yaml``; ``load_config("/path/to/my.yaml")`` reads a file of the
+same shape (YAML or JSON). Unknown keys are errors, so a typo cannot silently fall
+back to a default.
+"""
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class ModelConfig:
+    name: str = "custom"
+    # backbone: "tiny" (conv) or "swin"; backbone_args are passed to its constructor
+    backbone: str = "tiny"
+    backbone_args: Dict = field(default_factory=dict)
+    hidden_dim: int = 64                      # D, the width of every token and query
+    # model input [H, W]; frames are resized to it. null: keep the frame's own size,
+    # rounded up to a multiple of size_divisor.
+    input_size: Optional[List[int]] = None
+    size_divisor: int = 32
+    pixel_mean: List[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])
+    pixel_std: List[float] = field(default_factory=lambda: [58.395, 57.12, 57.375])
+    pixel_decoder_layers: int = 0             # transformer encoder layers on the 1/32 level
+    # temporal SSM in the history compressor
+    ssm: str = "mamba1"                       # mamba1 | mamba2
+    ssm_args: Dict = field(default_factory=lambda: {"d_state": 16, "d_conv": 4, "expand": 2})
+    compressor_layers: int = 6
+    history_decoder_layers: int = 6
+    history_decoder_self_attn: bool = True
+    mask_decoder_layers: int = 9
+    num_heads: int = 8
+    ffn_dim: int = 1024                       # compressor / history decoder FFN width
+    mask_decoder_ffn_dim: int = 2048
+    dropout: float = 0.0
+    num_ids: int = 100                        # N_id, the ID buffer
+    num_det_queries: int = 100                # N_det, learned detection queries
+    num_classes: Dict[str, int] = field(default_factory=lambda: {"coco": 80})
+    marker_eps: float = 1e-6                  # epsilon of the Token Mark average
+
+    def __post_init__(self):
+        if self.ssm not in ("mamba1", "mamba2"):
+            raise ValueError(f"ssm must be 'mamba1' or 'mamba2', got {self.ssm!r}")
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(f"hidden_dim {self.hidden_dim} not divisible by num_heads {self.num_heads}")
+        if self.input_size is not None:
+            self.input_size = [int(v) for v in self.input_size]
+            if len(self.input_size) != 2 or any(v % self.size_divisor for v in self.input_size):
+                raise ValueError(f"input_size {self.input_size} must be [H, W], multiples of "
+                                 f"{self.size_divisor}")
+        if not self.num_classes:
+            raise ValueError("num_classes needs at least one dataset head")
+        self.num_classes = {str(k): int(v) for k, v in self.num_classes.items()}
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {unknown}")
+        return cls(**d)
+
+    def model_size(self, image_hw):
+        """The (H, W) the network runs at for a frame of size ``image_hw``."""
+        if self.input_size is not None:
+            return tuple(self.input_size)
+        m = self.size_divisor
+        return tuple(-(-int(v) // m) * m for v in image_hw)
+
+
+def available_configs():
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(name_or_path, **overrides) -> ModelConfig:
+    """A named config (``tiny``, ``swin_t``, ``swin_b``) or a YAML/JSON file path;
+    ``overrides`` replace top-level keys (e.g. ``input_size=[128, 96]``)."""
+    if isinstance(name_or_path, ModelConfig):
+        d = name_or_path.to_dict()
+    elif isinstance(name_or_path, dict):
+        d = dict(name_or_path)
+    else:
+        p = Path(name_or_path)
+        if not p.suffix and not p.exists():
+            p = CONFIG_DIR / f"{name_or_path}.yaml"
+            if not p.exists():
+                raise ValueError(f"unknown config '{name_or_path}'; named configs: "
+                                 f"{available_configs()}")
+        if not p.exists():
+            raise ValueError(f"config file not found: {p}")
+        d = yaml.safe_load(p.read_text()) or {}
+        d.setdefault("name", p.stem)
+    d.update(overrides)
+    return ModelConfig.from_dict(d)

@@ -1,0 +1,83 @@
+"""Mask decoder (Mask2Former's masked-attention transformer decoder).
+
+Queries are [ID vectors of the allocated objects; N_det learned detection queries].
+Each layer: masked cross-attention to one feature level (round robin over
+[1/32, 1/16, G_t at 1/8]; G_t replaces Mask2Former's 1/8 pixel-decoder level), then
+self-attention among queries, then FFN (post-norm, as Mask2Former). Every layer, and
+the queries before the first layer, predict masks (dot product with the 1/4 mask
+features), per-dataset class logits and a class-agnostic objectness logit: the deep
+supervision outputs. A query attends only where its previous prediction is
+foreground (all pixels if that is empty). Padded ID rows (valid = False) are hidden
+from the other queries, so they cannot change any real output.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .layers import FFN, MLP, Attention, sine_position_embedding
+
+
+class MaskDecoder(nn.Module):
+    NUM_LEVELS = 3
+
+    def __init__(self, dim, num_layers, num_heads, ffn_dim, num_det_queries, num_classes,
+                 dropout=0.0):
+        super().__init__()
+        self.num_heads = num_heads
+        self.det_feat = nn.Embedding(num_det_queries, dim)
+        self.det_pos = nn.Embedding(num_det_queries, dim)
+        self.level_embed = nn.Embedding(self.NUM_LEVELS, dim)
+        self.cross_attn = nn.ModuleList(Attention(dim, num_heads, dropout) for _ in range(num_layers))
+        self.self_attn = nn.ModuleList(Attention(dim, num_heads, dropout) for _ in range(num_layers))
+        self.ffn = nn.ModuleList(FFN(dim, ffn_dim, dropout) for _ in range(num_layers))
+        self.norm_cross = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_layers))
+        self.norm_self = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_layers))
+        self.norm_ffn = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_layers))
+        self.decoder_norm = nn.LayerNorm(dim)
+        self.class_heads = nn.ModuleDict({name: nn.Linear(dim, n) for name, n in num_classes.items()})
+        self.objectness = nn.Linear(dim, 1)
+        self.mask_embed = MLP(dim, dim, dim, 3)
+
+    def predict(self, q, mask_features, attn_size):
+        """Heads on the current queries, plus the attention mask for the next layer."""
+        q = self.decoder_norm(q)
+        masks = torch.einsum("bqc,bchw->bqhw", self.mask_embed(q), mask_features)
+        classes = {name: head(q) for name, head in self.class_heads.items()}
+        objectness = self.objectness(q).squeeze(-1)
+        # gradients do not flow through the attention mask (as in Mask2Former)
+        small = F.interpolate(masks.detach(), size=attn_size, mode="bilinear", align_corners=False)
+        attend = (small > 0).flatten(2)                                  # sigmoid > 0.5
+        attend = attend | ~attend.any(-1, keepdim=True)                  # empty -> attend all
+        return {"mask_logits": masks, "class_logits": classes, "objectness_logits": objectness}, attend
+
+    def forward(self, id_queries, id_valid, levels, mask_features):
+        """id_queries: [B, K, D]; id_valid: [B, K] bool; levels: [1/32, 1/16, G_t] each
+        [B, D, h, w]; mask_features: [B, D, H/4, W/4]. Returns a list with one output
+        dict per prediction (num_layers + 1), last = final."""
+        B, K, D = id_queries.shape
+        det_feat = self.det_feat.weight.unsqueeze(0).expand(B, -1, -1)
+        det_pos = self.det_pos.weight.unsqueeze(0).expand(B, -1, -1)
+        q = torch.cat([id_queries, det_feat], dim=1)
+        # an ID vector is both the content and the positional identity of its query
+        qpos = torch.cat([id_queries, det_pos], dim=1)
+        key_ok = torch.cat([id_valid, id_valid.new_ones(B, det_feat.shape[1])], dim=1)
+        self_mask = key_ok[:, None, None, :]                             # [B, 1, 1, Q]
+
+        memory = []
+        for i, lvl in enumerate(levels):
+            h, w = lvl.shape[-2:]
+            pos = sine_position_embedding(h, w, D, lvl.device, lvl.dtype)
+            memory.append((lvl.flatten(2).transpose(1, 2) + self.level_embed.weight[i], pos, (h, w)))
+
+        outputs = []
+        out, attend = self.predict(q, mask_features, memory[0][2])
+        outputs.append(out)
+        for i in range(len(self.cross_attn)):
+            src, pos, _ = memory[i % self.NUM_LEVELS]
+            q = self.norm_cross[i](q + self.cross_attn[i](q + qpos, src + pos, src,
+                                                          mask=attend.unsqueeze(1)))
+            q = self.norm_self[i](q + self.self_attn[i](q + qpos, q + qpos, q, mask=self_mask))
+            q = self.norm_ffn[i](q + self.ffn[i](q))
+            out, attend = self.predict(q, mask_features, memory[(i + 1) % self.NUM_LEVELS][2])
+            outputs.append(out)
+        return outputs

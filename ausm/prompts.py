@@ -1,0 +1,109 @@
+"""Prompts: what a caller tells a stream about objects, and their rasterisation.
+
+A prompt is turned into a mask at the input image's size and, on the next ``step``,
+painted into the history for that frame (the object's ID vector is written where the
+mask is, exactly as the paper paints first-frame prompts onto X_0).
+  * mask: used as given (bool, or float in [0, 1]).
+  * box [x1, y1, x2, y2] in pixels: rasterised to a filled rectangle (pixel centres inside).
+  * points [(x, y), ...] with labels (1 positive, 0 negative): discs of ``point_radius``
+    pixels; positive discs are added to the mask, negative discs cut out of it
+    (for REFINE, out of the object's current mask).
+Rasterisation, not a learned prompt encoder: the network was only ever shown masks
+in its history, so any prompt must reach it as one.
+"""
+import enum
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+class PromptAction(enum.IntEnum):
+    ADD = 0
+    REFINE = 1
+    REMOVE = 2
+    RESET = 3
+
+
+@dataclass
+class Prompt:
+    action: PromptAction = PromptAction.ADD
+    object_id: Optional[int] = None           # ADD: wanted id or None (assigned)
+    mask: Optional[np.ndarray] = None         # [H, W]
+    box: Optional[Sequence[float]] = None     # x1, y1, x2, y2 in input pixels
+    points: Optional[Sequence[Sequence[float]]] = None   # [(x, y), ...]
+    point_labels: Optional[Sequence[int]] = None          # 1 positive, 0 negative (default 1)
+    class_id: Optional[int] = None            # class to report for this object
+    image_size: Optional[Sequence[int]] = None  # (H, W) the coordinates refer to
+
+
+def default_point_radius(hw):
+    return max(4.0, 0.025 * min(hw))
+
+
+def _finite(name, a):
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"prompt {name} contains NaN or infinite values")
+
+
+def rasterise(prompt, hw, point_radius=None):
+    """Returns (base, add, remove) float32 masks [H, W]: base from mask/box (None if
+    neither given), add/remove from positive/negative points (None if no such points).
+    Raises ValueError on anything malformed or outside the image."""
+    H, W = hw
+    base = None
+    if prompt.mask is not None:
+        m = np.asarray(prompt.mask)
+        if m.ndim == 3 and m.shape[-1] == 1:
+            m = m[..., 0]
+        if m.ndim != 2:
+            raise ValueError(f"prompt mask must be [H, W], got shape {m.shape}")
+        if m.shape != (H, W):
+            raise ValueError(f"prompt mask size {m.shape} does not match the image size {(H, W)}")
+        if m.dtype.kind == "f":
+            _finite("mask", m)
+        if m.dtype.kind not in "biuf":
+            raise ValueError(f"prompt mask dtype {m.dtype} not supported")
+        base = (m > 0.5).astype(np.float32) if m.dtype.kind in "f" else (m > 0).astype(np.float32)
+    if prompt.box is not None:
+        b = np.asarray(prompt.box, dtype=np.float64).reshape(-1)
+        if b.shape != (4,):
+            raise ValueError(f"prompt box must be [x1, y1, x2, y2], got {b.shape[0]} numbers")
+        _finite("box", b)
+        x1, y1, x2, y2 = b
+        if not (0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H):
+            raise ValueError(f"prompt box {b.tolist()} is empty or outside the image {W}x{H}")
+        ys, xs = np.arange(H) + 0.5, np.arange(W) + 0.5
+        rect = ((ys >= y1) & (ys <= y2))[:, None] & ((xs >= x1) & (xs <= x2))[None, :]
+        if not rect.any():   # a sub-pixel box still marks the pixel it sits in
+            rect[min(int(y1), H - 1), min(int(x1), W - 1)] = True
+        base = rect.astype(np.float32) if base is None else np.maximum(base, rect)
+    add = remove = None
+    if prompt.points is not None and len(prompt.points):
+        pts = np.asarray(prompt.points, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ValueError(f"prompt points must be [N, 2] (x, y), got shape {pts.shape}")
+        _finite("points", pts)
+        labels = np.ones(len(pts), dtype=np.int64) if prompt.point_labels is None \
+            else np.asarray(prompt.point_labels).reshape(-1)
+        if len(labels) != len(pts):
+            raise ValueError(f"{len(pts)} points but {len(labels)} point labels")
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("point labels must be 1 (positive) or 0 (negative)")
+        if not ((pts[:, 0] >= 0) & (pts[:, 0] <= W) & (pts[:, 1] >= 0) & (pts[:, 1] <= H)).all():
+            raise ValueError(f"prompt point outside the image {W}x{H}: {pts.tolist()}")
+        r = default_point_radius(hw) if point_radius is None else float(point_radius)
+        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32) + 0.5
+        for lab in (1, 0):
+            sel = pts[labels == lab]
+            if not len(sel):
+                continue
+            disc = np.zeros((H, W), dtype=bool)
+            for x, y in sel:
+                disc |= (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+                disc[min(int(y), H - 1), min(int(x), W - 1)] = True
+            if lab == 1:
+                add = disc.astype(np.float32)
+            else:
+                remove = disc.astype(np.float32)
+    return base, add, remove
