@@ -8,7 +8,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=("ausm", "ausm.*", "ausm_train", "ausm_train.*", "ausm_ros", "ausm_ros.*")),
-    package_data={"ausm": ["configs/*.yaml", "checkpoints/*"], "ausm_train": ["configs/*.yaml"]},
+    package_data={"ausm": ["configs/*.yaml", "checkpoints/*", "export/plugin/*", "export/plugin/*/*"], "ausm_train": ["configs/*.yaml"]},
     entry_points={
         "console_scripts": [
             "ausm-perception = ausm_ros.perception_main:main",

@@ -1,13 +1,33 @@
-"""Checkpoint and backend selection for the node: which model, on which device, through what runtime."""
+"""Checkpoint and backend selection for the node: which model, on which device, through what runtime.
+
+Backends (node parameter ``backend``):
+  * ``torch``: AUSM.step in PyTorch, on ``device``.
+  * ``onnxruntime``: the exported step (``onnx_file``, or exported once from the checkpoint
+    into the cache) on CPU; about 3-4x faster than torch on CPU for the tiny config
+    (bench/backends.py).
+  * ``tensorrt``: an engine built from the same ONNX file on this GPU, cached on disk
+    (``engine_cache_dir``, ``force_rebuild``); each stream's state stays on the GPU.
+  * ``auto``: tensorrt when it can run here; else torch on a GPU; else onnxruntime.
+A backend that cannot run here (package missing, no GPU) falls back to torch with a
+warning, never silently. Whatever the backend, sessions are the same StreamSession
+(prompts, IDs, results); only the per-frame computation differs.
+"""
+import copy
+import functools
+import logging
 import os
 from pathlib import Path
 
 import torch
 
 from ausm.checkpoint import load_checkpoint
+from ausm.export.onnx_cache import cache_root
 from ausm.session import SessionSettings, StreamSession
 
+log = logging.getLogger(__name__)
+
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+AUTO = "auto"
 
 
 def resolve_checkpoint(path):
@@ -33,28 +53,124 @@ def resolve_device(device):
     return device
 
 
-def resolve_backend(backend, warn):
-    """The backend to run; unavailable ones fall back to torch with a warning, never silently."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend '{backend}' unknown (choose from {', '.join(BACKENDS)})")
-    if backend != "torch":
-        warn(f"backend '{backend}' is not available in this build; falling back to 'torch'")
-    return "torch"
+def backend_unavailable_reason(backend):
+    """None when ``backend`` can run on this machine, else why not."""
+    if backend == "onnxruntime":
+        from ausm.runtimes.onnxruntime_runner import OnnxRuntimeUnavailable, import_onnxruntime
+        try:
+            import_onnxruntime()
+        except OnnxRuntimeUnavailable as e:
+            return str(e)
+    elif backend == "tensorrt":
+        from ausm.export.tensorrt_support import TensorRTUnavailable, import_tensorrt, require_cuda_torch
+        try:
+            import_tensorrt()
+            require_cuda_torch()
+        except TensorRTUnavailable as e:
+            return str(e)
+    return None
+
+
+def resolve_backend(backend, warn, device="auto"):
+    """The backend to run; unavailable ones fall back to torch with a warning, never silently.
+    ``auto``: tensorrt where it can run; else torch when the device is a GPU; else onnxruntime
+    (faster than torch on CPU, bench/backends.py); else torch."""
+    if backend not in BACKENDS + (AUTO,):
+        raise ValueError(f"backend '{backend}' unknown (choose from {', '.join(BACKENDS + (AUTO,))})")
+    if backend == AUTO:
+        if backend_unavailable_reason("tensorrt") is None:
+            return "tensorrt"
+        gpu = device.startswith("cuda") or (device in ("", "auto") and torch.cuda.is_available())
+        if not gpu and backend_unavailable_reason("onnxruntime") is None:
+            return "onnxruntime"
+        return "torch"
+    reason = backend_unavailable_reason(backend)
+    if reason is not None:
+        warn(f"backend '{backend}' is not available here ({reason}); falling back to 'torch'")
+        return "torch"
+    return backend
 
 
 class ModelHandle:
-    """One loaded network shared by every stream; each stream gets its own session (state)."""
+    """One loaded network shared by every stream; each stream gets its own session (state).
 
-    def __init__(self, checkpoint, device, num_threads=0):
+    ``backend`` is a resolved backend (``resolve_backend``). Options: ``onnx_file`` (an
+    exported step; default: export the checkpoint once into the cache), ``cache_dir``
+    (exported steps and engines; default ~/.cache/ausm), ``force_rebuild`` (rebuild the
+    TensorRT engine even when cached), ``input_size`` (H, W, for configs without a fixed
+    input size), ``build_only`` (tensorrt: build or find the engine and stop; nothing runs,
+    ``engine_path`` says where it is)."""
+
+    def __init__(self, checkpoint, device, num_threads=0, backend="torch", onnx_file="", cache_dir="",
+                 force_rebuild=False, input_size=None, build_only=False, warn=log.warning):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend '{backend}' unknown (choose from {', '.join(BACKENDS)})")
         if num_threads > 0:
             torch.set_num_threads(num_threads)
         self.checkpoint = checkpoint
+        self.backend = backend
+        self.engine_path = None
+        if backend == "onnxruntime" and device != "cpu":
+            warn(f"backend 'onnxruntime' runs on the CPU (device '{device}' is used by torch only)")
+            device = "cpu"
+        if backend == "tensorrt":
+            from ausm.export.tensorrt_support import import_tensorrt, require_cuda_torch
+            import_tensorrt()        # before anything is loaded: fail with what is missing
+            require_cuda_torch()
+            device = "cuda"
         self.device = device
         self.model = load_checkpoint(checkpoint, device=device).eval()
         self.config = self.model.config
         self.class_head = next(iter(self.config.num_classes))
         names = getattr(self.config, "class_names", None) or {}
         self.class_names = list(names.get(self.class_head, []))
+        hw = tuple(input_size) if input_size and all(input_size) else None
+        cache = Path(cache_dir).expanduser() if cache_dir else None
+        self._new_runner = None
+        if backend == "onnxruntime":
+            self._new_runner = self._onnxruntime(onnx_file, cache, hw, num_threads)
+        elif backend == "tensorrt":
+            self._new_runner = self._tensorrt(onnx_file, cache, hw, force_rebuild, build_only)
+
+    def _onnx_source(self, onnx_file, cache, hw):
+        """The exported step: a path (given, or exported once from this checkpoint into the
+        cache), or, when the input size is known only at the first frame, a callable
+        hw -> path that exports for that size."""
+        from ausm.export.onnx_cache import cached_step_onnx
+        if onnx_file:
+            return Path(onnx_file).expanduser()
+        cpu_model = self.model if self.device == "cpu" else copy.deepcopy(self.model).cpu()
+        export = functools.partial(cached_step_onnx, cpu_model, cache_dir=cache / "onnx" if cache else None)
+        size = hw or self.config.input_size
+        return export(size) if size else export
+
+    def _onnxruntime(self, onnx_file, cache, hw, num_threads):
+        from ausm.runtimes.onnxruntime_runner import OnnxRuntimeStepRunner
+        # one runner serves every stream: it holds no per-stream state
+        runner = OnnxRuntimeStepRunner(self.model, self._onnx_source(onnx_file, cache, hw),
+                                       num_threads=num_threads)
+        return lambda: runner
+
+    def _tensorrt(self, onnx_file, cache, hw, force_rebuild, build_only):
+        from ausm.export.tensorrt_builder import build_engine
+        from ausm.runtimes.tensorrt_runner import TensorRTEngine
+        onnx_path = self._onnx_source(onnx_file, cache, hw)
+        if callable(onnx_path):
+            raise ValueError(f"config '{self.config.name}' has no fixed input size: set the node's "
+                             "input_size (H, W) to build the TensorRT engine for")
+        engines = cache / "engines" if cache else cache_root() / "engines"
+        result = build_engine(onnx_path, cache_dir=engines, force_rebuild=force_rebuild)
+        self.engine_path = result.path
+        if build_only:
+            return None
+        # a runner (execution context + two state buffer sets on the GPU) per stream
+        return TensorRTEngine(result.path, self.model).new_runner
 
     def new_session(self, settings: SessionSettings):
-        return StreamSession(self.model, settings)
+        if self._new_runner is None:
+            if self.backend != "torch":
+                raise RuntimeError("this handle was made with build_only: it runs no streams")
+            return StreamSession(self.model, settings)
+        from ausm.runtimes import stream_session
+        return stream_session(self.model, self._new_runner(), settings)
+

@@ -42,8 +42,13 @@ PARAMETERS = {
     "image_qos_depth": 1,
     "image_qos_reliable": False,
     "checkpoint": "",
-    "backend": "torch",
+    "backend": "auto",
     "device": "auto",
+    "onnx_file": "",
+    "cache_dir": "",
+    "force_rebuild": False,
+    "build_only": False,
+    "input_size": [0, 0],
     "num_threads": 0,
     "discovery": True,
     "foreground_threshold": 0.5,
@@ -78,11 +83,17 @@ class PerceptionNode(Node):
         self.params = p
         self._last_log = {}
 
-        backend = resolve_backend(p["backend"], self.get_logger().warning)
+        backend = resolve_backend(p["backend"], self.get_logger().warning, p["device"])
         device = resolve_device(p["device"])
         checkpoint = resolve_checkpoint(p["checkpoint"])
-        self.model = ModelHandle(checkpoint, device, p["num_threads"])
-        self.backend = f"{backend}/{device}"
+        self.model = ModelHandle(checkpoint, device, p["num_threads"], backend=backend,
+                                 onnx_file=p["onnx_file"], cache_dir=p["cache_dir"],
+                                 force_rebuild=p["force_rebuild"], input_size=p["input_size"],
+                                 build_only=p["build_only"], warn=self.get_logger().warning)
+        if p["build_only"]:
+            self.get_logger().info(f"build_only: engine at {self.model.engine_path}; exiting")
+            raise SystemExit(0)
+        self.backend = f"{backend}/{self.model.device}"
         self.get_logger().info(f"model {self.model.config.name} from {checkpoint} on {self.backend}")
 
         settings = SessionSettings(discovery=p["discovery"], score_threshold=p["foreground_threshold"],

@@ -19,7 +19,7 @@ def generate_launch_description():
         DeclareLaunchArgument("compressed_image_topics", default_value="['']",
                               description="sensor_msgs/CompressedImage topics, one stream each"),
         DeclareLaunchArgument("checkpoint", default_value="", description="model checkpoint; empty = bundled demo"),
-        DeclareLaunchArgument("backend", default_value="torch", description="torch | onnxruntime | tensorrt"),
+        DeclareLaunchArgument("backend", default_value="auto", description="auto | torch | onnxruntime | tensorrt"),
         DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock (bag replay)"),
     ]

@@ -20,9 +20,10 @@ RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def start_node(ros_env, checkpoint, params=(), log_path=None):
-    """The node in a separate process, parameters as `-p name:=value` strings."""
+    """The node in a separate process, parameters as `-p name:=value` strings.
+    torch backend unless overridden: tests compare against StreamSession bit for bit."""
     args = [sys.executable, "-m", "ausm_ros.perception_main", "--ros-args", "-p", f"checkpoint:={checkpoint}",
-            "-p", "device:=cpu", "-p", "num_threads:=1"]
+            "-p", "device:=cpu", "-p", "num_threads:=1", "-p", "backend:=torch"]
     for p in params:
         args += ["-p", p]
     out = open(log_path, "w") if log_path else subprocess.DEVNULL

@@ -85,7 +85,7 @@ def test_replay_scores_equal_the_direct_session(checkpoint, dds, tmp_path):
             writer.add_clip(clip, CLASS_NAMES)
 
     report, report_path = replay_and_score(bag, tmp_path / "out", "both", ReplayOptions(),
-                                           NodeOptions(checkpoint=checkpoint, num_threads=1), env=dds)
+                                           NodeOptions(checkpoint=checkpoint, num_threads=1, extra={"backend": "torch"}), env=dds)
 
     davis, ap, ap_agnostic = direct_scores(model, clips)
     prompted, unprompted = report["passes"]["prompted"], report["passes"]["unprompted"]
@@ -152,7 +152,7 @@ def test_gaps_and_time_jumps_reset_the_node_and_the_report_says_so(checkpoint, d
         writer.add_clip(clip, [], stamps=stamps)
 
     report, _ = replay_and_score(bag, tmp_path / "out", "unprompted", ReplayOptions(),
-                                 NodeOptions(checkpoint=checkpoint, num_threads=1), env=dds)
+                                 NodeOptions(checkpoint=checkpoint, num_threads=1, extra={"backend": "torch"}), env=dds)
 
     scored = report["passes"]["unprompted"]
     row = scored["sequences"][0]
@@ -171,7 +171,7 @@ def test_realtime_replay_paces_frames_and_drives_the_node_clock(checkpoint, dds,
         writer.add_clip(clip, [])
 
     report, _ = replay_and_score(bag, tmp_path / "out", "unprompted", ReplayOptions(mode="realtime", rate=0.5),
-                                 NodeOptions(checkpoint=checkpoint, num_threads=1), env=dds)
+                                 NodeOptions(checkpoint=checkpoint, num_threads=1, extra={"backend": "torch"}), env=dds)
 
     scored = report["passes"]["unprompted"]
     assert scored["mode"] == "realtime" and scored["node_parameters"]["use_sim_time"] is True

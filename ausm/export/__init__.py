@@ -1,0 +1,14 @@
+"""Deployment: the streaming step as ONNX, TensorRT engines, and the fused SSM kernel.
+
+  onnx_export        AUSM.step -> ONNX (CLI: python -m ausm.export.onnx_export)
+  ssm_op             the ausm::SelectiveStateUpdate node, its ONNX function, its reference
+  ssm_step           the SSM twins' step split around that node (used while exporting)
+  step_io            input/output names and metadata of the exported step
+  onnx_cache         exported steps on disk, keyed by weights, config and size
+  tensorrt_builder   engine builder (CLI: python -m ausm.export.tensorrt_builder)
+  engine_cache       engine cache key and on-disk cache
+  tensorrt_support   guarded TensorRT import, GPU identity, plugin library discovery
+  kernel_harness     build and drive the standalone CUDA harness of the fused kernel
+  plugin/            CUDA kernel, TensorRT IPluginV3, harness, CMakeLists.txt
+Nothing here imports tensorrt at module import time.
+"""

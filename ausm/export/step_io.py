@@ -1,0 +1,85 @@
+"""Names and metadata of the exported streaming step: the contract between the ONNX
+file, the onnxruntime / TensorRT runners and the TensorRT engine.
+
+Inputs (batch 1: one stream per call; K = num_ids, the fixed object count):
+    image      float32 [1, 3, H, W]   RGB in [0, 1], at the model input size
+    id_slots   int64   [1, K]         ID-buffer slot of each row (the session passes 0..K-1)
+    id_masks   float32 [1, K, H/4, W/4]  history masks of the previous frame (or prompts)
+    id_valid   bool    [1, K]         which rows are allocated objects
+    state.<name>  float32             the recurrent state, ``AUSM.state_names()`` order
+Outputs:
+    mask_logits [1, Q, H/4, W/4], objectness_logits [1, Q], class_logits.<head> [1, Q, C]
+    next_state.<name>                 the state after this frame
+(Q = K ID rows + N_det detection rows.)
+"""
+import json
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+FORMAT = "ausm-step/1"
+FRAME_INPUTS = ("image", "id_slots", "id_masks", "id_valid")
+STATE_IN, STATE_OUT = "state.", "next_state."
+CLASS_PREFIX = "class_logits."
+
+
+def input_names(state_names):
+    return list(FRAME_INPUTS) + [STATE_IN + n for n in state_names]
+
+
+def output_names(state_names, class_heads):
+    return (["mask_logits", "objectness_logits"] + [CLASS_PREFIX + h for h in class_heads]
+            + [STATE_OUT + n for n in state_names])
+
+
+@dataclass
+class StepSpec:
+    """What a runner needs to know about an exported step, read from the file's metadata."""
+    input_hw: Tuple[int, int]
+    state_names: List[str]
+    class_heads: List[str]
+    config: Dict
+
+    @property
+    def inputs(self):
+        return input_names(self.state_names)
+
+    @property
+    def outputs(self):
+        return output_names(self.state_names, self.class_heads)
+
+    def metadata(self):
+        return {"ausm.format": FORMAT, "ausm.input_hw": json.dumps(list(self.input_hw)),
+                "ausm.state_names": json.dumps(self.state_names),
+                "ausm.class_heads": json.dumps(self.class_heads),
+                "ausm.config": json.dumps(self.config, sort_keys=True)}
+
+    @classmethod
+    def from_metadata(cls, props):
+        """props: dict of ONNX metadata_props (or the same dict stored beside an engine)."""
+        if props.get("ausm.format") != FORMAT:
+            raise ValueError(f"not an exported AUSM step (metadata format "
+                             f"{props.get('ausm.format')!r}, expected {FORMAT!r})")
+        return cls(tuple(json.loads(props["ausm.input_hw"])), json.loads(props["ausm.state_names"]),
+                   json.loads(props["ausm.class_heads"]), json.loads(props["ausm.config"]))
+
+    @classmethod
+    def from_onnx(cls, model_or_path):
+        import onnx
+        model = model_or_path
+        if not isinstance(model, onnx.ModelProto):
+            model = onnx.load(str(model_or_path), load_external_data=False)
+        return cls.from_metadata({p.key: p.value for p in model.metadata_props})
+
+
+def split_outputs(names, values):
+    """Runner outputs (in ``names`` order) -> (model.step-style outputs dict, next state list)."""
+    out = {"class_logits": {}}
+    state = []
+    for name, v in zip(names, values):
+        if name.startswith(STATE_OUT):
+            state.append(v)
+        elif name.startswith(CLASS_PREFIX):
+            out["class_logits"][name[len(CLASS_PREFIX):]] = v
+        else:
+            out[name] = v
+    return out, state
