@@ -1,0 +1,95 @@
+"""Teacher forcing (paper Alg. 2): detection targets before the switch, tracking after,
+ground truth in the history from the switch frame, exactly as the session would mark it."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ausm_train.train.config import TeacherForcingConfig
+from ausm_train.train.teacher_forcing import (BOX_PROMPT, DISCOVERED, MASK_PROMPT, InstancePlan, build_batch,
+                                              plan_instances, visible_frames)
+from train_fixtures import square_clip
+
+T = 5
+
+
+def pooled(mask):
+    return F.avg_pool2d(torch.from_numpy(mask).float()[None, None], 4)[0, 0]
+
+
+def two_objects():
+    # object A visible in all frames, moving right; object B absent at frame 0 and 3
+    a = [(4, 2 + 2 * t, 8) for t in range(T)]
+    b = [None, (16, 16, 12), (16, 16, 12), None, (12, 12, 12)]
+    return square_clip(T=T, boxes=[a, b], categories=[1, 4])
+
+
+def test_discovered_instance_detected_until_switch_then_tracked_with_previous_mask():
+    clip = two_objects()
+    plan = InstancePlan(slot=np.array([5, -1]), switch=np.array([3, T]), kind=np.array([DISCOVERED, DISCOVERED]))
+    history, targets = build_batch([clip], [plan], np.random.default_rng(0), TeacherForcingConfig())
+    # A: detected at frames 0..2 (so at inference it was found at 2), tracked from 3
+    assert targets.detect[0, :, 0].tolist() == [True, True, True, False, False]
+    # B never switches: a detection target wherever visible
+    assert targets.detect[0, :, 1].tolist() == [False, True, True, False, True]
+    assert targets.track_instance.tolist() == [[0]]
+    assert history.id_valid[0, :, 0].tolist() == [False, False, False, True, True]
+    assert (history.id_slots[0, :, 0] == 5).all()
+    # history of frame t carries the mask of frame t-1 from the switch on, nothing before
+    for t in range(T):
+        expected = pooled(clip.masks[0, t - 1]) if t >= 3 else torch.zeros(8, 8)
+        assert torch.equal(history.id_masks[0, t, 0], expected), t
+
+
+def test_mask_prompt_marks_its_own_frame_and_tracks_through_absence():
+    clip = two_objects()
+    plan = InstancePlan(slot=np.array([-1, 2]), switch=np.array([T, 1]), kind=np.array([DISCOVERED, MASK_PROMPT]))
+    history, targets = build_batch([clip], [plan], np.random.default_rng(0), TeacherForcingConfig())
+    k = 0
+    assert targets.track_instance[0, k] == 1
+    # prompted at frame 1: not a detection target there (it is tracked), nor before (absent)
+    assert not targets.detect[0, :, 1].any()
+    assert torch.equal(history.id_masks[0, 1, k], pooled(clip.masks[1, 1]))     # the prompt frame itself
+    assert torch.equal(history.id_masks[0, 2, k], pooled(clip.masks[1, 1]))     # then the previous frame
+    assert torch.equal(history.id_masks[0, 4, k], torch.zeros(8, 8))            # absent at 3: empty mark
+    assert history.id_valid[0, 3, k] and history.id_valid[0, 4, k]              # ...but the ID stays
+    # tracking target of frame 3 is "absent"
+    assert targets.present[0, 1].tolist() == [False, True, True, False, True]
+
+
+def test_box_prompt_marks_a_filled_box():
+    # a plus-shaped object: its box covers pixels the mask does not
+    clip = square_clip(T=2, boxes=[[(8, 8, 16), (8, 8, 16)]])
+    clip.masks[0, :, 8:12, 8:12] = False
+    plan = InstancePlan(slot=np.array([0]), switch=np.array([0]), kind=np.array([BOX_PROMPT]))
+    cfg = TeacherForcingConfig(box_jitter=0.0)
+    history, _ = build_batch([clip], [plan], np.random.default_rng(0), cfg)
+    box = np.zeros((32, 32), dtype=bool)
+    box[8:24, 8:24] = True
+    assert torch.equal(history.id_masks[0, 0, 0], pooled(box))
+    assert torch.equal(history.id_masks[0, 1, 0], pooled(clip.masks[0, 0]))     # later: ground truth
+
+
+def test_plan_draws_distinct_slots_and_switches_inside_visible_frames():
+    clip = two_objects()
+    visible = visible_frames(clip)
+    kinds = set()
+    for seed in range(200):
+        plan = plan_instances(visible, num_ids=8, rng=np.random.default_rng(seed), cfg=TeacherForcingConfig())
+        assert len(set(plan.slot.tolist())) == 2 and (plan.slot >= 0).all() and (plan.slot < 8).all()
+        for i in range(2):
+            s, kind = plan.switch[i], plan.kind[i]
+            kinds.add(int(kind))
+            if s == T:
+                continue
+            if kind == DISCOVERED:
+                assert visible[i, s - 1], "discovered: detected (visible) at the frame before the switch"
+            else:
+                assert visible[i, s], "prompted: the prompt frame shows the object"
+    assert kinds == {DISCOVERED, MASK_PROMPT, BOX_PROMPT}
+
+
+def test_more_instances_than_ids_leaves_the_rest_to_detection():
+    clip = square_clip(T=2, boxes=[[(2 * i, 2 * i, 4)] * 2 for i in range(6)])
+    cfg = TeacherForcingConfig(prompt_prob=1.0)
+    plan = plan_instances(visible_frames(clip), num_ids=4, rng=np.random.default_rng(0), cfg=cfg)
+    assert (plan.slot >= 0).sum() == 4 and (plan.switch < 2).sum() == 4
