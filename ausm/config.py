@@ -37,6 +37,15 @@ class ModelConfig:
     history_decoder_layers: int = 6
     history_decoder_self_attn: bool = True
     mask_decoder_layers: int = 9
+    # Where the mask decoder reads G_t (the history features, the only carrier of the
+    # tracked objects' identity). true: G_t is the first level of its round robin
+    # [G_t, 1/32, 1/16], so layer 0 reads the history, and the tracked ID rows' first
+    # attention mask is seeded from their history masks (see MaskDecoder). false: the
+    # original order [1/32, 1/16, G_t] (G_t first read in layer 2, under an attention
+    # mask from predictions made before any history was seen). The default is false so
+    # that checkpoints saved before this key existed load with the order they were
+    # trained with; the named configs (ausm/configs/*.yaml) set it true.
+    mask_decoder_history_first: bool = False
     num_heads: int = 8
     ffn_dim: int = 1024                       # compressor / history decoder FFN width
     mask_decoder_ffn_dim: int = 2048
@@ -45,6 +54,10 @@ class ModelConfig:
     num_det_queries: int = 100                # N_det, learned detection queries
     num_classes: Dict[str, int] = field(default_factory=lambda: {"coco": 80})
     marker_eps: float = 1e-6                  # epsilon of the Token Mark average
+    # Class names per class head (dataset name -> names in class-index order, at most
+    # num_classes[head] of them); empty when unknown. Training writes them from its
+    # data sets; the ROS node publishes them (LabelInfo, detection labels).
+    class_names: Dict[str, List[str]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.ssm not in ("mamba1", "mamba2"):
@@ -59,6 +72,22 @@ class ModelConfig:
         if not self.num_classes:
             raise ValueError("num_classes needs at least one dataset head")
         self.num_classes = {str(k): int(v) for k, v in self.num_classes.items()}
+        # the mask decoder must reach the layer that reads G_t, else the history (and so
+        # tracking) is never used: layer 0 with mask_decoder_history_first, else layer 2
+        history_layer = 0 if self.mask_decoder_history_first else 2
+        if self.mask_decoder_layers <= history_layer:
+            raise ValueError(
+                f"mask_decoder_layers {self.mask_decoder_layers} never reads the history features "
+                f"G_t (first read in layer {history_layer} with mask_decoder_history_first="
+                f"{str(self.mask_decoder_history_first).lower()}); need at least {history_layer + 1}")
+        self.class_names = {str(k): [str(n) for n in v] for k, v in (self.class_names or {}).items()}
+        for head, names in self.class_names.items():
+            if head not in self.num_classes:
+                raise ValueError(f"class_names for '{head}', which is not a class head "
+                                 f"({sorted(self.num_classes)})")
+            if len(names) > self.num_classes[head]:
+                raise ValueError(f"class_names['{head}'] has {len(names)} names, the head "
+                                 f"{self.num_classes[head]} classes")
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -5,7 +5,8 @@ Per frame t:
   E_t = X_{t-1} + TokenMark(ID vectors, masks M_{t-1})        history marker
   F_t = compressor(E_1..E_t)                                  SSM over time + spatial attn
   G_t = history_decoder(X_t, F_t)
-  outputs = mask_decoder([ID queries; detection queries], [1/32, 1/16, G_t], mask features)
+  outputs = mask_decoder([ID queries; detection queries], [G_t, 1/32, 1/16], mask features)
+                                          (legacy configs: [1/32, 1/16, G_t]; see config.py)
 
 Two paths over the same weights:
   * ``forward_clip``: T frames in one pass with teacher-forced history (training);
@@ -63,7 +64,8 @@ class AUSM(nn.Module):
         self.id_buffer = IDBuffer(cfg.num_ids, D)
         self.mask_decoder = MaskDecoder(D, cfg.mask_decoder_layers, cfg.num_heads,
                                         cfg.mask_decoder_ffn_dim, cfg.num_det_queries,
-                                        cfg.num_classes, cfg.dropout)
+                                        cfg.num_classes, cfg.dropout,
+                                        history_first=cfg.mask_decoder_history_first)
         self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1),
@@ -104,13 +106,14 @@ class AUSM(nn.Module):
         x = (images * 255.0 - self.pixel_mean) / self.pixel_std
         return self.pixel_decoder(self.backbone(x))
 
-    def _decode(self, x, f, levels, mask_features, id_queries, id_valid):
+    def _decode(self, x, f, levels, mask_features, id_queries, id_valid, id_masks):
         """x: current features [N, D, h, w]; f: compressed history [N, hw, D]."""
         n, D, h, w = x.shape
         pos = sine_position_embedding(h, w, D, x.device, x.dtype)
         g = self.history_decoder(x.flatten(2).transpose(1, 2), f, pos)
         g = g.transpose(1, 2).reshape(n, D, h, w)
-        return self.mask_decoder(id_queries, id_valid, [levels[0], levels[1], g], mask_features)
+        return self.mask_decoder(id_queries, id_valid, [levels[0], levels[1], g], mask_features,
+                                 id_masks)
 
     # -- training path -------------------------------------------------------------
     def forward_clip(self, frames, history, state=None, return_state=False):
@@ -138,7 +141,8 @@ class AUSM(nn.Module):
         pos = sine_position_embedding(h, w, D, x.device, x.dtype)
         e = e.flatten(2).transpose(1, 2).reshape(B, T, h * w, D)
         f, ssm_state = self.compressor.forward_clip(e, pos, None if state is None else state[1:])
-        outs = self._decode(x, f.flatten(0, 1), levels, mask_features, ids, valid)
+        outs = self._decode(x, f.flatten(0, 1), levels, mask_features, ids, valid,
+                            history.id_masks.flatten(0, 1))
 
         unflat = lambda t: t.unflatten(0, (B, T))
         result = {
@@ -169,7 +173,7 @@ class AUSM(nn.Module):
         e = self.marker(state[0].to(x.dtype), ids, id_masks, id_valid)
         pos = sine_position_embedding(h, w, D, x.device, x.dtype)
         f, ssm_state = self.compressor.step(e.flatten(2).transpose(1, 2), pos, state[1:])
-        outs = self._decode(x, f, levels, mask_features, ids, id_valid)
+        outs = self._decode(x, f, levels, mask_features, ids, id_valid, id_masks)
         return (outs if all_layers else outs[-1]), [x.float()] + ssm_state
 
 

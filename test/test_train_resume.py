@@ -54,6 +54,10 @@ def test_checkpoint_holds_everything_needed(tmp_path):
     assert state["optimizer"]["state"], "AdamW moments are saved"
     assert not list(tmp_path.glob("*.tmp")), "no temporary files left behind"
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.json").exists()
+    # the data's class names travel with the checkpoint (for the ROS node's labels)
+    from ausm.checkpoint import read_checkpoint_config
+    from ausm_train.synthetic import SHAPE_CLASSES
+    assert read_checkpoint_config(tmp_path / "model.safetensors").class_names == {"synthetic": list(SHAPE_CLASSES)}
 
 
 def run_cli(out, cfg_path, *extra):

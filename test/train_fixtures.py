@@ -11,7 +11,7 @@ from ausm_train.data import VideoClip
 TEST_MODEL = {
     "input_size": [64, 64], "hidden_dim": 32, "num_heads": 2, "ffn_dim": 64, "mask_decoder_ffn_dim": 64,
     "compressor_layers": 1, "history_decoder_layers": 1,
-    "mask_decoder_layers": 3,   # the third layer is the first to read G_t (the history)
+    "mask_decoder_layers": 3,   # tiny.yaml: layer 0 reads G_t (mask_decoder_history_first)
     "num_ids": 8, "num_det_queries": 6,
     "backbone_args": {"channels": [16, 16, 32, 32], "blocks": [1, 1, 1, 1]},
     "ssm_args": {"d_state": 4, "d_conv": 4, "expand": 1, "chunk_size": 4},

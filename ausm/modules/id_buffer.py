@@ -5,9 +5,14 @@ import torch.nn as nn
 
 
 class IDBuffer(nn.Module):
+    INIT_STD = 1.0
+
     def __init__(self, num_ids, dim):
         super().__init__()
-        self.vectors = nn.Parameter(torch.randn(num_ids, dim) * 0.02 ** 0.5)
+        # std 1: an ID vector is added to the 1/8 features (history marker) and is its
+        # query's content and position; at the former std 0.14 its marks were faint next
+        # to features of unit scale, and the model learned to ignore the history.
+        self.vectors = nn.Parameter(torch.randn(num_ids, dim) * self.INIT_STD)
 
     def forward(self, slots):
         """slots: [..., K] long buffer indices (entries < 0 are padding) -> [..., K, D]."""

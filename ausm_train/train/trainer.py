@@ -115,6 +115,15 @@ def check_class_heads(model, dataset):
             raise ValueError(f"class head '{name}' has {heads[name]} classes, dataset '{name}' needs {n}")
 
 
+def class_names_of(dataset):
+    """Dataset name -> its class names (in class-index order), for heads that have names."""
+    names = {}
+    for d in getattr(dataset, "datasets", []):
+        if getattr(d, "class_names", None):
+            names[d.name] = [str(n) for n in d.class_names]
+    return names
+
+
 class Trainer:
     def __init__(self, cfg, out_dir, resume=False, stop_after=None):
         self.cfg, self.out_dir, self.stop_after = cfg, Path(out_dir), stop_after
@@ -171,6 +180,11 @@ class Trainer:
         model = build_model(cfg.model, **cfg.model_overrides).to(self.device)
         check_class_heads(model, self.dataset)
         notes = []
+        names = class_names_of(self.dataset)
+        if names:
+            # saved with the config in every checkpoint, for the ROS node's labels
+            model.config.class_names = {**model.config.class_names, **names}
+            notes.append("class names: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in names.items()))
         if cfg.id_vector_init_std:
             with torch.no_grad():
                 model.id_buffer.vectors.normal_(0.0, cfg.id_vector_init_std)
