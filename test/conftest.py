@@ -20,3 +20,31 @@ def ros_env():
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A randomly initialised tiny model: the node tests compare the node with StreamSession."""
+    import torch
+
+    from ausm.checkpoint import save_checkpoint
+    from ausm.model import build_model
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "random_tiny.safetensors"
+    save_checkpoint(build_model("tiny"), path)
+    return str(path)
+
+
+@pytest.fixture
+def node(ros_env, checkpoint, tmp_path):
+    """Starts the perception node as its own process: node("name:=value", ...)."""
+    from node_harness import start_node, stop_node
+    procs = []
+
+    def start(*params):
+        proc = start_node(ros_env, checkpoint, params, log_path=tmp_path / "node.log")
+        procs.append(proc)
+        return proc
+    yield start
+    for proc in procs:
+        stop_node(proc)

@@ -12,7 +12,7 @@ from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, Point2
 
 from ausm_ros.msg import ObjectPrompt, PromptAck, PromptPoint
 from node_harness import RELIABLE, Client, rgb_image
-from test_node_streams import assert_same, checkpoint, direct_results, moving_disc, node, ns  # noqa: F401
+from test_node_streams import assert_same, direct_results, moving_disc, ns
 
 import cv2
 

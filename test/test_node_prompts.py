@@ -8,7 +8,7 @@ from vision_msgs.msg import BoundingBox2D, Point2D, Pose2D
 from ausm_ros.msg import ObjectPrompt, PromptAck, PromptPoint
 from ausm_ros.srv import AddObject, RemoveObject
 from node_harness import RELIABLE, Client
-from test_node_streams import checkpoint, moving_disc, node, ns  # noqa: F401
+from test_node_streams import moving_disc, ns
 
 
 def prompt(prompt_id, stamp, action=ObjectPrompt.ADD, object_id=0, box=None, points=()):

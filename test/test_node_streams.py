@@ -1,24 +1,14 @@
 """The node over real DDS in its own process: stamps, per-camera state, resets, equality with StreamSession."""
 import numpy as np
-import pytest
 import torch
 from builtin_interfaces.msg import Time
 
-from ausm.checkpoint import load_checkpoint, save_checkpoint
-from ausm.model import build_model
+from ausm.checkpoint import load_checkpoint
 from ausm.session import SessionSettings, StreamSession
 from ausm_ros.srv import ResetStream
-from node_harness import Client, start_node, stop_node
+from node_harness import Client
 
 SETTINGS = SessionSettings(discovery=True, score_threshold=0.5, top_k=10, max_absent_frames=30)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "random_tiny.safetensors"
-    save_checkpoint(build_model("tiny"), path)
-    return str(path)
 
 
 def moving_disc(n, seed, hw=(120, 160)):
@@ -67,19 +57,6 @@ def assert_same(msgs, results):
 
 def ns(sec):
     return int(sec * 1e9)
-
-
-@pytest.fixture
-def node(ros_env, checkpoint, tmp_path):
-    procs = []
-
-    def start(*params):
-        proc = start_node(ros_env, checkpoint, params, log_path=tmp_path / "node.log")
-        procs.append(proc)
-        return proc
-    yield start
-    for proc in procs:
-        stop_node(proc)
 
 
 def test_outputs_carry_input_headers_and_equal_the_session(ros_env, checkpoint, node):

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from ausm_train.train.checkpointing import load_training_state
 from ausm_train.train.config import config_from_dict

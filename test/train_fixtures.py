@@ -1,6 +1,5 @@
 """Small shared pieces for the training tests: a model and a training config tiny
 enough that a step takes a fraction of a second on one CPU core."""
-import textwrap
 
 import numpy as np
 import yaml
