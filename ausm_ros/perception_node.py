@@ -32,6 +32,9 @@ from ausm_ros.srv import AddObject, RemoveObject, ResetStream
 from ausm_ros.stream_worker import Applied, StreamWorker, WorkerSettings
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Prompts and their acks come in bursts (a planner re-prompting every object); with a
+# shallow keep-last history a burst would overwrite prompts or acks before delivery.
+PROMPT_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _TOPIC_SUFFIXES = {"compressed", "image_raw", "image_rect", "image_color", "image_rect_color", "image", "rgb"}
 
@@ -118,8 +121,8 @@ class PerceptionNode(Node):
         for name, (topic, compressed) in zip(names, topics):
             self._add_stream(name, topic, compressed, image_qos, settings)
 
-        self._ack_pub = self.create_publisher(PromptAck, "prompt_ack", RELIABLE)
-        self.create_subscription(ObjectPrompt, "prompts", self._on_prompt, RELIABLE,
+        self._ack_pub = self.create_publisher(PromptAck, "prompt_ack", PROMPT_QOS)
+        self.create_subscription(ObjectPrompt, "prompts", self._on_prompt, PROMPT_QOS,
                                  callback_group=self._topic_group)
         self.create_service(AddObject, "add_object", self._on_add_object, callback_group=self._service_group)
         self.create_service(RemoveObject, "remove_object", self._on_remove_object, callback_group=self._service_group)

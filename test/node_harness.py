@@ -61,13 +61,17 @@ class Client:
         self.acks = []
         image_topics = image_topics or {s: f"/{s}/image_raw" for s in streams}
         image_qos = RELIABLE if reliable_images else qos_profile_sensor_data
+        # Best effort may lose a frame, so send_and_wait resends; reliable never loses one,
+        # and a resend there would step the stream twice on one frame.
+        self.resend_after = None if reliable_images else 2.0
         self.image_pubs = {s: self.node.create_publisher(Image, t, image_qos) for s, t in image_topics.items()}
         for s in streams:
             self.node.create_subscription(InstanceSegmentation, f"/{s}/instances",
                                           lambda m, s=s: self._keep(self.instances[s], m), RELIABLE)
             self.node.create_subscription(Detection2DArray, f"/{s}/detections",
                                           lambda m, s=s: self._keep(self.detections[s], m), RELIABLE)
-        self.node.create_subscription(PromptAck, "/prompt_ack", lambda m: self._keep(self.acks, m), RELIABLE)
+        self.node.create_subscription(PromptAck, "/prompt_ack", lambda m: self._keep(self.acks, m),
+                                      QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._spinning = True
@@ -105,7 +109,8 @@ class Client:
             self.image_pubs[stream].publish(msg)
             try:
                 self.wait_for(lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == want
-                                          for m in self.instances[stream]), 2.0, "output")
+                                          for m in self.instances[stream]),
+                              self.resend_after or max(0.0, deadline - time.monotonic()), "output")
                 with self.lock:
                     return next(m for m in self.instances[stream]
                                 if (m.header.stamp.sec, m.header.stamp.nanosec) == want)
