@@ -31,7 +31,6 @@ from ausm_ros.prompt_conversion import (PendingPrompt, PromptError, from_box_det
 from ausm_ros.srv import AddObject, RemoveObject, ResetStream
 from ausm_ros.stream_worker import Applied, StreamWorker, WorkerSettings
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # Prompts and their acks come in bursts (a planner re-prompting every object); with a
 # shallow keep-last history a burst would overwrite prompts or acks before delivery.
 PROMPT_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
@@ -158,9 +157,9 @@ class PerceptionNode(Node):
         self.create_subscription(msg_type, topic, lambda msg, w=worker, c=compressed: w.offer(msg, c), image_qos,
                                  callback_group=self._topic_group)
         self.create_subscription(Detection2DArray, f"{name}/prompt_boxes",
-                                 lambda msg, n=name: self._on_boxes(n, msg), RELIABLE, callback_group=self._topic_group)
+                                 lambda msg, n=name: self._on_boxes(n, msg), PROMPT_QOS, callback_group=self._topic_group)
         self.create_subscription(PointStamped, f"{name}/clicked_point",
-                                 lambda msg, n=name: self._on_click(n, msg), RELIABLE, callback_group=self._topic_group)
+                                 lambda msg, n=name: self._on_click(n, msg), PROMPT_QOS, callback_group=self._topic_group)
 
     # -- logging -----------------------------------------------------------------------------
     def _throttled_log(self, level, key, text):
