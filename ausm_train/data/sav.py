@@ -34,7 +34,7 @@ import numpy as np
 
 from .io import list_frames, read_json, read_label_png, read_rgb
 from .segmentation import decode_segmentation
-from .source import VideoSource
+from .source import FrameFolderSource, VideoSource
 from .types import NO_CATEGORY, CorruptSampleError, DatasetFormatError, VideoClip
 
 ANNOTATION_STRIDE = 4
@@ -167,7 +167,7 @@ class SAVSource(VideoSource):
             raise
 
 
-class SAVPngSource(VideoSource):
+class SAVPngSource(FrameFolderSource):
     """SA-V val/test: 24 fps JPEG frames, one binary PNG per object per annotated
     frame. ``annotated_only`` restricts a video to its annotated (6 fps) frames."""
 
@@ -196,15 +196,6 @@ class SAVPngSource(VideoSource):
     def _objects(self, video: str) -> list[Path]:
         directory = self.annotation_dir / video
         return sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def video_name(self, index: int) -> str:
-        return self.videos[index]
-
-    def num_frames(self, index: int) -> int:
-        return len(self._frames[index])
 
     def load(self, index: int, frames: Sequence[int] | None = None,
              rng: np.random.Generator | None = None) -> VideoClip:

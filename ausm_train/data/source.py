@@ -58,3 +58,20 @@ class VideoSource(abc.ABC):
         if bad:
             raise IndexError(f"frames {bad} outside video {self.video_name(index)} of {total} frames")
         return indices
+
+
+class FrameFolderSource(VideoSource):
+    """A source whose videos are folders of frame files: ``videos`` names them and
+    ``_frames[i]`` lists video i's frame paths (set by the subclass's constructor)."""
+
+    videos: list[str]
+    _frames: list[list]
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def video_name(self, index: int) -> str:
+        return self.videos[index]
+
+    def num_frames(self, index: int) -> int:
+        return len(self._frames[index])

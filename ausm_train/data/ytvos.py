@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from .io import list_frames, read_label_png, read_rgb
-from .source import VideoSource
+from .source import FrameFolderSource
 from .types import NO_CATEGORY, CorruptSampleError, DatasetFormatError, VideoClip
 
 
@@ -36,7 +36,7 @@ def _find_meta(root: Path, split: str) -> Path | None:
     return None
 
 
-class YouTubeVOSSource(VideoSource):
+class YouTubeVOSSource(FrameFolderSource):
     def __init__(self, root: str | os.PathLike, split: str = "train", name: str = "ytvos19",
                  meta_path: str | os.PathLike | None = None, with_categories: bool = False):
         self.root = Path(root)
@@ -74,15 +74,6 @@ class YouTubeVOSSource(VideoSource):
         missing = [v for v, f in zip(names, self._frames) if not f]
         if missing:
             raise DatasetFormatError(f"videos without frames in {self.image_dir}: {missing[:5]}")
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def video_name(self, index: int) -> str:
-        return self.videos[index]
-
-    def num_frames(self, index: int) -> int:
-        return len(self._frames[index])
 
     def load(self, index: int, frames: Sequence[int] | None = None,
              rng: np.random.Generator | None = None) -> VideoClip:
