@@ -86,7 +86,7 @@ def from_box_detections(msg, stream):
         class_name = det.results[0].hypothesis.class_id if det.results else ""
         prompts.append(PendingPrompt(
             stream=stream, prompt_id=0, action=PromptAction.ADD, stamp_ns=stamp_ns(msg.header.stamp),
-            frame_id=msg.header.frame_id, object_id=int(wanted) or None if wanted else None,
+            frame_id=msg.header.frame_id, object_id=int(wanted or 0) or None,
             box=_box_from_bbox(det.bbox), class_name=class_name, source="boxes"))
     return prompts
 
