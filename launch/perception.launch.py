@@ -1,46 +1,40 @@
-"""Start the AUSM perception node: `ros2 launch ausm_ros perception.launch.py image_topics:="['/cam/image_raw']"`."""
+"""Start the AUSM perception node: `ros2 launch ausm_ros perception.launch.py image_topics:=/cam/image_raw`.
+
+Every node parameter is a launch argument. Arguments you give override the config
+file; those you do not give leave it alone. The logic lives in ausm_ros.node_config
+(tested without the launch packages); this file only wires it into launch.
+"""
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
+
+from ausm_ros.node_config import LAUNCH_ONLY, NODE_NAME, PARAMETERS, UNSET, fastdds_profile_env, launch_parameters
+
+
+def _share(*parts):
+    return os.path.join(get_package_share_directory("ausm_ros"), *parts)
+
+
+def _node(context):
+    arguments = dict(context.launch_configurations)
+    namespace, parameters = launch_parameters(arguments, default_config=_share("config", "perception.yaml"))
+    env = fastdds_profile_env(arguments.get("fastdds_profile", ""), _share("config", "fastdds_large_data.xml"))
+    return [Node(package="ausm_ros", executable="perception_node", name=NODE_NAME, namespace=namespace,
+                 output="screen", parameters=[parameters], additional_env=env)]
 
 
 def generate_launch_description():
-    default_config = os.path.join(get_package_share_directory("ausm_ros"), "config", "perception.yaml")
     arguments = [
-        DeclareLaunchArgument("config", default_value=default_config, description="parameter file"),
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of the node and its topics"),
-        DeclareLaunchArgument("image_topics", default_value="['/camera/image_raw']",
-                              description="sensor_msgs/Image topics, one stream each"),
-        DeclareLaunchArgument("compressed_image_topics", default_value="['']",
-                              description="sensor_msgs/CompressedImage topics, one stream each"),
-        DeclareLaunchArgument("checkpoint", default_value="", description="model checkpoint; empty = bundled demo"),
-        DeclareLaunchArgument("backend", default_value="auto", description="auto | torch | onnxruntime | tensorrt"),
-        DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock (bag replay)"),
+        DeclareLaunchArgument("config", default_value=_share("config", "perception.yaml"),
+                              description=LAUNCH_ONLY["config"]),
+        DeclareLaunchArgument("namespace", default_value="", description=LAUNCH_ONLY["namespace"]),
+        DeclareLaunchArgument("fastdds_profile", default_value="", description=LAUNCH_ONLY["fastdds_profile"]),
+        DeclareLaunchArgument("use_sim_time", default_value=UNSET, description=LAUNCH_ONLY["use_sim_time"]),
     ]
-    node = Node(
-        package="ausm_ros",
-        executable="perception_node",
-        name="ausm_perception",
-        namespace=LaunchConfiguration("namespace"),
-        output="screen",
-        parameters=[
-            LaunchConfiguration("config"),
-            {
-                # Untyped values are parsed as YAML: lists and booleans arrive typed.
-                "image_topics": ParameterValue(LaunchConfiguration("image_topics")),
-                "compressed_image_topics": ParameterValue(LaunchConfiguration("compressed_image_topics")),
-                "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time")),
-                # Strings stay strings even when empty (YAML would make "" a null).
-                "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
-                "backend": ParameterValue(LaunchConfiguration("backend"), value_type=str),
-                "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
-            },
-        ],
-    )
-    return LaunchDescription(arguments + [node])
+    arguments += [DeclareLaunchArgument(name, default_value=UNSET,
+                                        description=f"node parameter (default {default!r}); see config/perception.yaml")
+                  for name, default in PARAMETERS.items()]
+    return LaunchDescription(arguments + [OpaqueFunction(function=_node)])
