@@ -83,3 +83,25 @@ def split_outputs(names, values):
         else:
             out[name] = v
     return out, state
+
+
+def io_contract(model, input_hw) -> Dict[str, Tuple[Tuple[int, ...], str, bool]]:
+    """The step's I/O as the PyTorch model defines it, independent of any exported file:
+    ``{name: (shape, dtype, is_input)}`` with dtype one of float32 / int64 / bool. Engines
+    and ONNX files are checked against this, so a mismatch means the export or the build
+    changed the contract, not that the model did."""
+    cfg = model.config
+    h, w = (int(v) for v in input_hw)
+    mh, mw = model.mask_size((h, w))
+    k, q = int(cfg.num_ids), int(cfg.num_ids) + int(cfg.num_det_queries)
+    io = {"image": ((1, 3, h, w), "float32", True), "id_slots": ((1, k), "int64", True),
+          "id_masks": ((1, k, mh, mw), "float32", True), "id_valid": ((1, k), "bool", True),
+          "mask_logits": ((1, q, mh, mw), "float32", False),
+          "objectness_logits": ((1, q), "float32", False)}
+    for head, n in cfg.num_classes.items():
+        io[CLASS_PREFIX + head] = ((1, q, int(n)), "float32", False)
+    # every recurrent state tensor is fp32 in every backend (fp16/bf16 states drift)
+    for name, shape in zip(model.state_names(), model.state_shapes(1, (h, w))):
+        io[STATE_IN + name] = (tuple(int(v) for v in shape), "float32", True)
+        io[STATE_OUT + name] = (tuple(int(v) for v in shape), "float32", False)
+    return io

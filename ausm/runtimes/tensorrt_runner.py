@@ -94,7 +94,11 @@ class TensorRTStepRunner:
         torch = engine.torch
         self.engine, self.torch, self.spec = engine, torch, engine.spec
         self.device = engine.device
-        self.context = engine.engine.create_execution_context()
+        # the TensorRT-RTX engine makes its contexts itself (with its runtime cache attached)
+        self.name = getattr(engine, "runner_name", TensorRTStepRunner.name)
+        make = getattr(engine, "create_context", None) or engine.engine.create_execution_context
+        self.context = make()
+        self._stepped = False
         if self.context is None:
             raise RuntimeError("TensorRT could not create an execution context (out of GPU memory?)")
         empty = lambda name: torch.empty(engine.io[name][0], dtype=engine.io[name][1], device=self.device)
@@ -144,5 +148,10 @@ class TensorRTStepRunner:
                 self.context.set_tensor_address(name, t.data_ptr())
             if not self.context.execute_async_v3(self.engine.stream_handle()):
                 raise RuntimeError("TensorRT execution failed (see its log)")
+            if not self._stepped:
+                self._stepped = True
+                hook = getattr(self.engine, "after_first_step", None)
+                if hook is not None:   # TensorRT-RTX: keep the kernels just compiled
+                    hook()
             names = list(self._outputs) + [STATE_OUT + n for n in self.spec.state_names]
             return split_outputs(names, list(self._outputs.values()) + list(self._states[dst]))
