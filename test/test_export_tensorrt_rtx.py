@@ -352,3 +352,27 @@ def test_auto_picks_tensorrt_rtx_on_an_rtx_gpu_only(monkeypatch):
     # asked for explicitly on a Hopper GPU: a warning that says why, then torch
     assert resolve_backend("tensorrt_rtx", warnings.append, "cuda") == "torch"
     assert "does not run on NVIDIA H100" in warnings[0]
+
+
+# -- the SSM plugin and TensorRT-RTX -------------------------------------------------------------
+
+def run_probe(onnx_path, *extra):
+    cmd = [sys.executable, "-m", "ausm.export.tensorrt_rtx_plugin_probe", "--onnx", str(onnx_path), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_a_plugin_cannot_take_part_in_a_tensorrt_rtx_build(built):
+    """The README's finding, kept true by CI: TensorRT-RTX's network has no plugin layer, so
+    the parser, having found and created a plugin for the SSM node, ends the process. If a
+    later TensorRT-RTX passes this probe, this test fails: then build the fused plugin in."""
+    onnx_path = next((built[1] / "onnx").glob("*.onnx"))
+    assert not any(hasattr(trt.INetworkDefinition, n) for n in ("add_plugin_v3", "add_plugin_v2"))
+    # unregistered: the parser looks the node up as a plugin and says it is not found
+    proc = run_probe(onnx_path, "--no-register")
+    assert proc.returncode == 1 and "Plugin not found" in proc.stdout, proc.stdout + proc.stderr
+    # registered (an IPluginV3 made through TensorRT-RTX's own bindings: no ABI question)
+    proc = run_probe(onnx_path)
+    out = proc.stdout + proc.stderr
+    assert "registered: True" in out and "parsing (" in out
+    assert "parsed:" not in out and "built:" not in out, out
+    assert proc.returncode != 0 and "terminate called" in out, out
