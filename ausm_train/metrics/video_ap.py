@@ -13,15 +13,22 @@ may absorb several detections, and those detections are ignored.
 
 Only the "all" area range is reported; the per-size split of the VIS server
 needs mean areas that the replay tools do not have and is rarely quoted.
+
+A model's classes and a dataset's categories are matched by name
+(``match_classes``), never by index, and every track is entered once per
+matched class with score mean(objectness x class probability)
+(``class_scored_tracks``), as VIS methods submit: AP is a ranking measure, and a
+track whose second-best class is right should still rank for it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -45,6 +52,107 @@ class PredTrack:
     category: int
     score: float
     masks: MaskSequence
+
+
+def normalise_class_name(name: str) -> str:
+    """Lower case, '_' and '-' as spaces, single spaces: "Sea_Lion" == "sea lion"."""
+    return re.sub(r"\s+", " ", re.sub(r"[_\-]", " ", str(name))).strip().lower()
+
+
+@dataclass
+class ClassMatch:
+    """model class index -> dataset category id, for the names both sides share."""
+
+    to_dataset: dict[int, int]
+    model_only: list[str]      # model classes no dataset category is named after
+    dataset_only: list[str]    # dataset categories the model cannot predict (their AP is 0)
+
+    def describe(self) -> str:
+        parts = [f"{len(self.to_dataset)} classes matched by name"]
+        if self.dataset_only:
+            parts.append(f"dataset categories the model does not know (AP 0): {', '.join(self.dataset_only)}")
+        if self.model_only:
+            parts.append(f"model classes not in the dataset (ignored): {', '.join(self.model_only)}")
+        return "; ".join(parts)
+
+
+def match_classes(model_names: Sequence[str], dataset_categories: Mapping[int, str] | Sequence[str]) -> ClassMatch:
+    """Match classes by (normalised) name. ``dataset_categories``: category id ->
+    name, or names in category-index order."""
+    if not isinstance(dataset_categories, Mapping):
+        dataset_categories = dict(enumerate(dataset_categories))
+    by_name: dict[str, int] = {}
+    for cid, name in dataset_categories.items():
+        key = normalise_class_name(name)
+        if key in by_name:
+            raise ValueError(f"dataset categories {by_name[key]} and {cid} are both named {name!r}")
+        by_name[key] = int(cid)
+    to_dataset, model_only, seen = {}, [], set()
+    for index, name in enumerate(model_names):
+        key = normalise_class_name(name)
+        if key in seen:
+            raise ValueError(f"the model has two classes named {name!r}")
+        seen.add(key)
+        if key in by_name:
+            to_dataset[index] = by_name[key]
+        else:
+            model_only.append(str(name))
+    dataset_only = [str(n) for cid, n in dataset_categories.items() if normalise_class_name(n) not in seen]
+    return ClassMatch(to_dataset, model_only, dataset_only)
+
+
+@dataclass
+class ObservedTrack:
+    """What a tracker reported for one track over a video: its mask, objectness and
+    class probabilities on each frame it was reported."""
+
+    masks: dict[int, np.ndarray] = field(default_factory=dict)
+    objectness: list[float] = field(default_factory=list)
+    class_probs: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, frame: int, mask: np.ndarray, objectness: float, class_probs: np.ndarray) -> None:
+        self.masks[int(frame)] = mask
+        self.objectness.append(float(objectness))
+        self.class_probs.append(np.asarray(class_probs, dtype=np.float64))
+
+    def class_scores(self) -> np.ndarray:
+        """[C]: mean over the track's frames of objectness x class probability."""
+        return np.mean(np.asarray(self.objectness)[:, None] * np.stack(self.class_probs), axis=0)
+
+
+def class_scored_tracks(tracks: Mapping[int, ObservedTrack], to_dataset: Mapping[int, int],
+                        max_per_video: int | None = 100) -> list[tuple[int, PredTrack]]:
+    """(track id, PredTrack) once per track and matched class, the category being
+    the dataset's, best ``max_per_video`` pairs of the video by score."""
+    pairs = []
+    for tid, track in sorted(tracks.items()):
+        if not track.objectness:
+            continue
+        scores = track.class_scores()
+        for model_class, dataset_class in to_dataset.items():
+            if model_class < scores.size:
+                pairs.append((tid, PredTrack(int(dataset_class), float(scores[model_class]), track.masks)))
+    pairs.sort(key=lambda p: -p[1].score)
+    return pairs if max_per_video is None else pairs[:max_per_video]
+
+
+def class_agnostic_tracks(tracks: Mapping[int, ObservedTrack]) -> dict[int, PredTrack]:
+    """One PredTrack per track, category 0, score its mean objectness."""
+    return {tid: PredTrack(0, float(np.mean(t.objectness)), t.masks) for tid, t in tracks.items() if t.objectness}
+
+
+def ytvis_result_entry(video_id: int, track: PredTrack, num_frames: int, height: int, width: int) -> dict:
+    """One entry of a YouTube-VIS results file: compressed RLE per frame, null where absent."""
+    masks = as_mask_sequence(track.masks, num_frames, height, width)
+    segmentations = []
+    for m in masks:
+        if m.any():
+            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+            segmentations.append({"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")})
+        else:
+            segmentations.append(None)
+    return {"video_id": int(video_id), "category_id": int(track.category), "score": float(track.score),
+            "segmentations": segmentations}
 
 
 def _as_track(value, cls):
