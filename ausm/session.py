@@ -6,9 +6,10 @@ of the allocated IDs, the ID/track table, and pending prompts. ``step(frame)`` a
 one frame at constant time and memory.
 
 Semantics (beyond the paper, documented here because a robot depends on them):
-  * Frames are resized to the model input (``config.input_size``, or the first frame's
-    size rounded to /32 when that is null; later frames are resized to the same grid so
-    the state never changes shape). Outputs are at the frame's own size.
+  * Frames are fitted into the model input (``config.input_size``, or the first frame's
+    size rounded to /32 when that is null; later frames go to the same grid so the state
+    never changes shape) without distortion: scaled by one factor and padded
+    (``ausm.letterbox``). Outputs are at the frame's own size.
   * Prompts are queued and applied at the start of the next ``step``: their masks are
     painted into that frame's history (see ``ausm.prompts``). RESET acts at once.
   * A tracked object is present when its objectness > ``presence_threshold`` and its
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .letterbox import Letterbox
 from .prompts import Prompt, PromptAction, rasterise
 from .tracks import TrackTable
 
@@ -65,6 +67,7 @@ class FrameResult:
     scores: np.ndarray                  # float32 [K], objectness probability
     is_new: np.ndarray                  # bool [K], first frame this track is reported
     released_track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    class_probs: np.ndarray = None      # float32 [K, C], softmax of the class head (video AP scores every class)
 
     def __len__(self):
         return len(self.track_ids)
@@ -92,13 +95,14 @@ def frame_to_tensor(frame):
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise ValueError(f"frame is empty: shape {frame.shape}")
     if frame.dtype == np.uint8:
-        t = torch.from_numpy(np.ascontiguousarray(frame)).float().div_(255.0)
+        # torch.tensor copies, so read-only buffers (ROS messages, decoded video) need no warning
+        t = torch.tensor(frame).float().div_(255.0)
     elif frame.dtype in (np.float32, np.float64, np.float16):
         if not np.isfinite(frame).all():
             raise ValueError("frame contains NaN or infinite values")
         if frame.min() < 0 or frame.max() > 1:
             raise ValueError("float frames must be in [0, 1]")
-        t = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32))
+        t = torch.tensor(frame, dtype=torch.float32)
     else:
         raise ValueError(f"frame dtype must be uint8 (or float in [0, 1]), got {frame.dtype}")
     return t.permute(2, 0, 1).unsqueeze(0)
@@ -222,6 +226,16 @@ class StreamSession:
         self.tracks.next_id, self.tracks.reserved = old.next_id, set(old.reserved)
         self._reset_stream()
 
+    def id_counter(self) -> dict:
+        """The track ids this stream has used, to persist: a restarted stream given it by
+        ``continue_ids_after`` never hands out one of them again."""
+        return {"next_id": int(self.tracks.next_id), "reserved": sorted(int(r) for r in self.tracks.reserved)}
+
+    def continue_ids_after(self, counter: dict):
+        """Assign ids only above those recorded in ``counter`` (from ``id_counter``)."""
+        self.tracks.next_id = max(self.tracks.next_id, int(counter["next_id"]))
+        self.tracks.reserved |= {int(r) for r in counter.get("reserved", ()) if int(r) >= self.tracks.next_id}
+
     # -- the frame step ------------------------------------------------------------
     @torch.inference_mode()
     def step(self, frame) -> FrameResult:
@@ -229,22 +243,23 @@ class StreamSession:
         H, W = image.shape[-2:]
         model_hw = self.model_hw or self.config.model_size((H, W))
         mh, mw = self.model.mask_size(model_hw)
+        fit = Letterbox((H, W), tuple(model_hw))
         image = image.to(self.device)
-        if (H, W) != tuple(model_hw):
-            image = F.interpolate(image, size=model_hw, mode="bilinear", align_corners=False,
-                                  antialias=True)
+        if not fit.is_identity:
+            fill = torch.tensor(self.config.pixel_mean, device=self.device).view(1, 3, 1, 1) / 255.0
+            image = fit.image_to_model(image, fill)
 
         # work on copies, committed at the end: a failure leaves the session as it was
         tracks = self.tracks.copy()
         state = self._state or self.model.initial_state(1, model_hw, self.device)
         masks = (self._masks.clone() if self._masks is not None
                  else torch.zeros(self.config.num_ids, mh, mw, device=self.device))
-        released = self._apply_prompts(tracks, masks, (mh, mw))
+        released = self._apply_prompts(tracks, masks, (mh, mw), fit)
 
         valid = torch.from_numpy(tracks.active).to(self.device)
         slots = torch.arange(self.config.num_ids, device=self.device)
         out, state = self.model.step(image, state, slots[None], masks[None], valid[None])
-        result, masks, more_released = self._ingest(out, tracks, valid, (H, W))
+        result, masks, more_released = self._ingest(out, tracks, valid, fit)
         released += more_released
 
         self.tracks, self._state, self._masks = tracks, state, masks
@@ -254,10 +269,10 @@ class StreamSession:
         result.released_track_ids = np.array(released, dtype=np.uint32)
         return result
 
-    def _apply_prompts(self, tracks, masks, grid):
+    def _apply_prompts(self, tracks, masks, grid, fit):
         released = []
-        to_grid = lambda a: None if a is None else F.interpolate(
-            torch.from_numpy(a)[None, None], size=grid, mode="area")[0, 0].to(masks.device)
+        to_grid = lambda a: None if a is None else fit.mask_to_grid(
+            torch.from_numpy(a), grid).to(masks.device)
         for q in self._pending:
             if q["action"] == PromptAction.REMOVE:
                 slot = tracks.slot_of(q["track_id"])
@@ -288,7 +303,7 @@ class StreamSession:
             masks[slot] = m
         return released
 
-    def _ingest(self, out, tracks, valid, image_hw):
+    def _ingest(self, out, tracks, valid, fit):
         """Model outputs -> tracks update, next history masks, and the FrameResult."""
         s = self.settings
         S = self.config.num_ids
@@ -321,21 +336,23 @@ class StreamSession:
                 rows.append(S + q)
                 slots.append(slot)
 
-        return self._result(out, rows, slots, tracks, image_hw), next_masks, released
+        return self._result(out, rows, slots, tracks, fit), next_masks, released
 
-    def _result(self, out, rows, slots, tracks, image_hw):
-        H, W = image_hw
+    def _result(self, out, rows, slots, tracks, fit):
+        H, W = fit.image_hw
         s = self.settings
         if rows:
             r = torch.tensor(rows, device=self.device)
-            big = F.interpolate(out["mask_logits"][0, r][None], size=(H, W), mode="bilinear",
-                                align_corners=False)[0]
+            big = fit.grid_to_image(out["mask_logits"][0, r])
             masks = (big > s.mask_threshold).cpu().numpy()
             scores = out["objectness_logits"][0, r].sigmoid().cpu().numpy().astype(np.float32)
-            classes = out["class_logits"][s.class_head][0, r].argmax(-1).cpu().numpy()
+            class_logits = out["class_logits"][s.class_head][0, r].float()
+            classes = class_logits.argmax(-1).cpu().numpy()
+            probs = class_logits.softmax(-1).cpu().numpy().astype(np.float32)
         else:
             masks = np.zeros((0, H, W), dtype=bool)
             scores, classes = np.zeros(0, np.float32), np.zeros(0, np.int64)
+            probs = np.zeros((0, self.config.num_classes[s.class_head]), np.float32)
         tids = np.array([tracks.slot_track[sl] for sl in slots], dtype=np.uint32)
         override = np.array([tracks.slot_class[sl] for sl in slots], dtype=np.int64)
         classes = np.where(override >= 0, override, classes).astype(np.int64)
@@ -347,7 +364,7 @@ class StreamSession:
         tracks.reported[shown] = True
         return FrameResult(frame_index=self.frame_index, image_size=(H, W), track_ids=pick(tids),
                            masks=masks, boxes=boxes_from_masks(masks), class_ids=pick(classes),
-                           scores=pick(scores), is_new=is_new)
+                           scores=pick(scores), is_new=is_new, class_probs=pick(probs))
 
     # -- state size and persistence --------------------------------------------------
     def state_bytes(self):
