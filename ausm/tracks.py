@@ -47,6 +47,11 @@ class TrackTable:
             raise ValueError(f"object id {track_id} out of range 1..{MAX_TRACK_ID}")
         if self.slot_of(track_id) is not None:
             raise ValueError(f"object id {track_id} is already tracked")
+        # Ids below next_id were all handed out (assigned, or requested and then skipped);
+        # reserved ones were requested. Either way a consumer may still hold them.
+        if int(track_id) < self.next_id or int(track_id) in self.reserved:
+            raise ValueError(f"object id {track_id} was already used in this stream and is never reused "
+                             f"(unused ids start at {self.next_id})")
 
     def new_track_id(self, requested=None):
         """Reserve a track id: ``requested`` if given (and not in use), else the next unused."""

@@ -10,6 +10,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
 MAX_SIDE = 16384  # larger "images" are corrupt headers, not cameras
+MAX_PIXELS = 50_000_000  # 8K video is 33 Mpx; 16384x16384 rgb would need 800 MB to decode
 
 # encoding -> (channels, dtype)
 _LAYOUTS = {
@@ -20,14 +21,21 @@ SUPPORTED_ENCODINGS = tuple(_LAYOUTS)
 
 
 class ImageError(ValueError):
-    """An image message that cannot be turned into pixels."""
+    """An image message that cannot be turned into pixels. ``kind`` is one of a fixed set
+    (ausm_ros.stream_stats.INVALID_KINDS), for counters; the message has the detail."""
+
+    def __init__(self, message: str, kind: str = "bad image layout"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def _check_size(width, height):
     if width == 0 or height == 0:
-        raise ImageError(f"empty image ({width}x{height})")
+        raise ImageError(f"empty image ({width}x{height})", "bad image size")
     if width > MAX_SIDE or height > MAX_SIDE:
-        raise ImageError(f"absurd image size {width}x{height} (limit {MAX_SIDE} per side)")
+        raise ImageError(f"absurd image size {width}x{height} (limit {MAX_SIDE} per side)", "bad image size")
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"absurd image size {width}x{height} (limit {MAX_PIXELS / 1e6:.0f} Mpx)", "bad image size")
 
 
 def _to_rgb8(pixels, encoding):
@@ -50,7 +58,8 @@ def _to_rgb8(pixels, encoding):
 def check_image(msg: Image):
     """Header-only checks (no pixel is touched), cheap enough for the image callback."""
     if msg.encoding not in _LAYOUTS:
-        raise ImageError(f"unsupported encoding '{msg.encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})")
+        raise ImageError(f"unsupported encoding '{msg.encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})",
+                         "unsupported encoding")
     channels, dtype = _LAYOUTS[msg.encoding]
     width, height = int(msg.width), int(msg.height)
     _check_size(width, height)
@@ -63,12 +72,56 @@ def check_image(msg: Image):
     return channels, dtype, row_bytes
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...): they carry the size.
+# C4 (huffman tables), C8 (reserved) and CC (arithmetic conditioning) are not frames.
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def compressed_size(data: bytes) -> tuple:
+    """(width, height) declared in a PNG or JPEG header, read without decoding any pixel:
+    a 20000x20000 JPEG of a few kB would otherwise be decoded into gigabytes first."""
+    if data[:8] == _PNG_SIGNATURE:
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise ImageError("png without an IHDR header", "bad compressed data")
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        raise ImageError("neither a png nor a jpeg signature", "bad compressed data")
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise ImageError(f"corrupt jpeg: no marker at byte {i}", "bad compressed data")
+        marker = data[i + 1]
+        if marker == 0xFF:                       # fill byte
+            i += 1
+            continue
+        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:   # markers without a length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data):
+                break
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        if marker == 0xDA or length < 2:         # scan data before any frame header
+            break
+        i += 2 + length
+    raise ImageError("jpeg without a frame header (truncated or corrupt)", "bad compressed data")
+
+
 def check_compressed(msg: CompressedImage):
+    """Format, presence of data, and the size the header declares (no pixel is decoded)."""
     fmt = msg.format.lower()
     if not any(kind in fmt for kind in ("jpeg", "jpg", "png")):
-        raise ImageError(f"unsupported compressed format '{msg.format}' (jpeg or png)")
+        raise ImageError(f"unsupported compressed format '{msg.format}' (jpeg or png)",
+                         "unsupported compressed format")
     if len(msg.data) == 0:
-        raise ImageError("compressed image with no data")
+        raise ImageError("compressed image with no data", "bad compressed data")
+    # The frame header follows the metadata segments (EXIF up to 64 kB each): 256 kB is ample.
+    head = msg.data[:262144] if len(msg.data) > 262144 else msg.data
+    width, height = compressed_size(bytes(head))
+    _check_size(width, height)
+    return width, height
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
@@ -91,7 +144,7 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     raw = np.frombuffer(bytes(msg.data), dtype=np.uint8)
     decoded = cv2.imdecode(raw, cv2.IMREAD_COLOR)
     if decoded is None:
-        raise ImageError(f"corrupt or truncated {msg.format} data ({len(raw)} bytes)")
+        raise ImageError(f"corrupt or truncated {msg.format} data ({len(raw)} bytes)", "bad compressed data")
     _check_size(decoded.shape[1], decoded.shape[0])
     return np.ascontiguousarray(decoded[..., ::-1])
 
@@ -118,7 +171,7 @@ def mono16_to_image(labels: np.ndarray, header) -> Image:
 def mask_from_image(msg: Image, expected_hw) -> np.ndarray:
     """A prompt's mono8 mask as bool [H, W]; its size must match the stream's images."""
     if msg.encoding not in ("mono8", "8UC1"):
-        raise ImageError(f"prompt mask encoding must be mono8, got '{msg.encoding}'")
+        raise ImageError(f"prompt mask encoding must be mono8, got '{msg.encoding}'", "bad prompt")
     mono = image_to_rgb(msg)[..., 0]
     if mono.shape != tuple(expected_hw):
         raise ImageError(f"prompt mask is {mono.shape[1]}x{mono.shape[0]} but the stream's images are "

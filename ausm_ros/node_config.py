@@ -201,17 +201,34 @@ def launch_parameters(arguments: Mapping[str, str], default_config: Optional[str
     return namespace, params
 
 
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
 def fastdds_profile_env(choice: str, shipped: Optional[str]) -> Dict[str, str]:
     """Environment that makes Fast DDS load the profile ``choice`` ('' = ``shipped``,
     'none' = keep the middleware's defaults). A profile already set in the environment
     by the user wins over the shipped one."""
-    if choice.strip().lower() == "none":
+    choice = (choice or "").strip()
+    if choice.lower() == "none":
         return {}
-    path = choice.strip() or shipped
-    if not choice.strip() and os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE"):
+    if not choice and any(os.environ.get(v) for v in PROFILE_VARIABLES):
         return {}
+    path = choice or shipped
     if not path:
         return {}
     if not os.path.isfile(path):
         raise ConfigError(f"Fast DDS profile '{path}' not found")
-    return {"FASTRTPS_DEFAULT_PROFILES_FILE": path, "RMW_FASTRTPS_USE_QOS_FROM_XML": "0"}
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": path}
+
+
+def shipped_fastdds_profile() -> Optional[str]:
+    """config/fastdds_large_data.xml of a checkout, or of the installed package's share folder."""
+    checkout = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config", "fastdds_large_data.xml")
+    if os.path.isfile(checkout):
+        return os.path.normpath(checkout)
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        path = os.path.join(get_package_share_directory("ausm_ros"), "config", "fastdds_large_data.xml")
+        return path if os.path.isfile(path) else None
+    except Exception:  # noqa: BLE001 - no ament index (pip route without the file): no profile
+        return None

@@ -1,9 +1,11 @@
 """`ausm-perception`: start the perception node where `ros2 launch` is unavailable (the pip route).
 
-    ausm-perception [--params-file config/perception.yaml] [--ros-args -p image_topics:="['/cam/image_raw']" ...]
+    ausm-perception [--params-file config/perception.yaml] [--fastdds-profile PATH|none]
+                    [--ros-args -p image_topics:=/cam/image_raw ...]
 
-Reads the same YAML file as launch/perception.launch.py, so both start the same node
-with the same parameters.
+Reads the same YAML file as launch/perception.launch.py, and loads the same Fast DDS
+profile (config/fastdds_large_data.xml, for camera-sized images), so both start the
+same node with the same parameters and transport.
 """
 import argparse
 import os
@@ -42,7 +44,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="ausm-perception", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params-file", default=default_params_file(), help="node parameters (YAML)")
+    parser.add_argument("--fastdds-profile", default="",
+                        help="Fast DDS profile XML; default: the shipped large-data profile unless "
+                             "FASTDDS_DEFAULT_PROFILES_FILE is set; 'none': the middleware's defaults")
     options = parser.parse_args(argv)
+    from ausm_ros.node_config import ConfigError, fastdds_profile_env, shipped_fastdds_profile
+    try:
+        # Before rclpy creates the DDS participant, which reads the profile.
+        os.environ.update(fastdds_profile_env(options.fastdds_profile, shipped_fastdds_profile()))
+    except ConfigError as error:
+        sys.exit(f"ausm-perception: {error}")
     check_environment()
     from ausm_ros.perception_node import main as node_main
     args = ["ausm-perception", "--ros-args"]

@@ -8,13 +8,18 @@ Not a lifecycle (managed) node: it must start producing output from a plain
 hardware that needs an orderly hand-over. Streams are reset with the reset_stream
 service or a RESET prompt instead of a deactivate/activate cycle.
 """
+import os
 import re
 import time
 
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.exceptions import InvalidParameterTypeException, ParameterException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -26,9 +31,11 @@ from ausm.session import SessionSettings
 from ausm_ros import result_messages
 from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint, resolve_device
 from ausm_ros.msg import InstanceSegmentation, ObjectPrompt, PromptAck
+from ausm_ros.node_config import PARAMETERS, STRING_LISTS, ConfigError, as_string_list
 from ausm_ros.prompt_conversion import (PendingPrompt, PromptError, from_box_detections, from_click,
-                                        from_object_prompt)
-from ausm_ros.srv import AddObject, RemoveObject, ResetStream
+                                        from_object_prompt, stamp_ns)
+from ausm_ros.srv import AddObject, LoadState, RemoveObject, ResetStream, SaveState
+from ausm_ros.stream_stats import StreamStats
 from ausm_ros.stream_worker import Applied, StreamWorker, WorkerSettings
 
 # Prompts and their acks come in bursts (a planner re-prompting every object); with a
@@ -36,32 +43,31 @@ from ausm_ros.stream_worker import Applied, StreamWorker, WorkerSettings
 PROMPT_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _TOPIC_SUFFIXES = {"compressed", "image_raw", "image_rect", "image_color", "image_rect_color", "image", "rgb"}
+_ACK_SOURCES = {"topic": PromptAck.SOURCE_TOPIC, "service": PromptAck.SOURCE_SERVICE,
+                "boxes": PromptAck.SOURCE_BOXES, "click": PromptAck.SOURCE_CLICK}
 
-PARAMETERS = {
-    "image_topics": ["/camera/image_raw"],
-    "compressed_image_topics": [""],
-    "stream_names": [""],
-    "image_qos_depth": 1,
-    "image_qos_reliable": False,
-    "checkpoint": "",
-    "backend": "auto",
-    "device": "auto",
-    "onnx_file": "",
-    "cache_dir": "",
-    "force_rebuild": False,
-    "build_only": False,
-    "input_size": [0, 0],
-    "num_threads": 0,
-    "discovery": True,
-    "foreground_threshold": 0.5,
-    "top_k": 10,
-    "release_after_frames": 30,
-    "reset_on_gap_sec": 5.0,
-    "publish_label_image": True,
-    "overlay_alpha": 0.5,
-    "diagnostics_period_sec": 1.0,
-    "service_timeout_sec": 5.0,
-    "log_throttle_sec": 2.0,
+# Parameters that take effect while the node runs (set_parameters); all others are read
+# once at start, and changing them is refused with that reason rather than ignored.
+_SESSION_PARAMETERS = {"discovery": "discovery", "foreground_threshold": "score_threshold", "top_k": "top_k",
+                       "release_after_frames": "max_absent_frames"}
+_WORKER_PARAMETERS = ("reset_on_gap_sec", "max_backward_jump_sec", "prompt_horizon_sec")
+_NODE_PARAMETERS = ("overlay_alpha", "service_timeout_sec", "log_throttle_sec", "diagnostics_window_sec",
+                    "expected_rate_hz", "save_state_on_shutdown")
+# name -> (check, what it must be)
+_RANGES = {
+    "foreground_threshold": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "overlay_alpha": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "top_k": (lambda v: v >= 0, ">= 0"),
+    "release_after_frames": (lambda v: v >= 0, ">= 0"),
+    "max_backward_jump_sec": (lambda v: v >= 0, ">= 0"),
+    "prompt_horizon_sec": (lambda v: v > 0, "> 0"),
+    "service_timeout_sec": (lambda v: v > 0, "> 0"),
+    "log_throttle_sec": (lambda v: v >= 0, ">= 0"),
+    "diagnostics_window_sec": (lambda v: v > 0, "> 0"),
+    "diagnostics_period_sec": (lambda v: v > 0, "> 0"),
+    "expected_rate_hz": (lambda v: v >= 0, ">= 0"),
+    "image_qos_depth": (lambda v: v >= 1, ">= 1"),
+    "num_threads": (lambda v: v >= 0, ">= 0"),
 }
 
 
@@ -76,19 +82,29 @@ def stream_name_from_topic(topic, index):
     return name
 
 
+def default_state_dir():
+    return os.path.join(os.path.expanduser("~"), ".cache", "ausm", "state")
+
+
 class PerceptionNode(Node):
     def __init__(self, **kwargs):
         super().__init__("ausm_perception", **kwargs)
-        for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = self._declare_parameters()
         self.params = p
         self._last_log = {}
 
-        backend = resolve_backend(p["backend"], self.get_logger().warning, p["device"])
-        device = resolve_device(p["device"])
+        device = p["device"]
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            self.get_logger().warning(f"device '{device}' requested but CUDA is not available here; "
+                                      "falling back to 'cpu'")
+            device = "cpu"
+        backend = resolve_backend(p["backend"], self.get_logger().warning, device)
+        device = resolve_device(device)
         checkpoint = resolve_checkpoint(p["checkpoint"])
-        self.model = ModelHandle(checkpoint, device, p["num_threads"], backend=backend,
+        # 0 = 1 thread: on a loaded 2-core machine torch with 2 intra-op threads was ~10x
+        # slower than with 1 (spin-waiting), and one thread is never far off on an idle one.
+        self.threads = p["num_threads"] or 1
+        self.model = ModelHandle(checkpoint, device, self.threads, backend=backend,
                                  onnx_file=p["onnx_file"], cache_dir=p["cache_dir"],
                                  force_rebuild=p["force_rebuild"], input_size=p["input_size"],
                                  build_only=p["build_only"], warn=self.get_logger().warning)
@@ -96,7 +112,10 @@ class PerceptionNode(Node):
             self.get_logger().info(f"build_only: engine at {self.model.engine_path}; exiting")
             raise SystemExit(0)
         self.backend = f"{backend}/{self.model.device}"
-        self.get_logger().info(f"model {self.model.config.name} from {checkpoint} on {self.backend}")
+        self.get_logger().info(f"model {self.model.config.name} from {checkpoint} on {self.backend}, "
+                               f"{self.threads} inference thread(s)")
+        self.model_input = self._describe_input_fit()
+        self.get_logger().info(self.model_input)
 
         settings = SessionSettings(discovery=p["discovery"], score_threshold=p["foreground_threshold"],
                                    top_k=p["top_k"], max_absent_frames=p["release_after_frames"])
@@ -105,13 +124,14 @@ class PerceptionNode(Node):
             reliability=ReliabilityPolicy.RELIABLE if p["image_qos_reliable"] else ReliabilityPolicy.BEST_EFFORT)
         topics = [(t, False) for t in p["image_topics"] if t] + [(t, True) for t in p["compressed_image_topics"] if t]
         if not topics:
-            raise ValueError("no camera topics: set image_topics or compressed_image_topics")
+            raise ConfigError("no camera topics: set image_topics or compressed_image_topics")
         names = [n for n in p["stream_names"] if n]
         if names and len(names) != len(topics):
-            raise ValueError(f"stream_names has {len(names)} entries for {len(topics)} camera topics")
+            raise ConfigError(f"stream_names has {len(names)} entries for {len(topics)} camera topics")
         names = names or [stream_name_from_topic(t, i) for i, (t, _) in enumerate(topics)]
         if len(set(names)) != len(names):
-            raise ValueError(f"stream names must be unique, got {names}; set stream_names")
+            raise ConfigError(f"stream names must be unique, got {names}; set stream_names")
+        self.state_dir = os.path.expanduser(p["state_dir"]) if p["state_dir"] else default_state_dir()
 
         self._topic_group = ReentrantCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
@@ -126,12 +146,44 @@ class PerceptionNode(Node):
         self.create_service(AddObject, "add_object", self._on_add_object, callback_group=self._service_group)
         self.create_service(RemoveObject, "remove_object", self._on_remove_object, callback_group=self._service_group)
         self.create_service(ResetStream, "reset_stream", self._on_reset_stream, callback_group=self._service_group)
+        self.create_service(SaveState, "save_state", self._on_save_state, callback_group=self._service_group)
+        self.create_service(LoadState, "load_state", self._on_load_state, callback_group=self._service_group)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(p["diagnostics_period_sec"], self._publish_diagnostics, callback_group=self._topic_group)
+        if p["load_state_on_start"]:
+            self._load_on_start()
         for worker in self.streams.values():
             worker.start()
+        # Registered last: declaring the parameters above must not run it.
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info("streams: " + ", ".join(
             f"{n} <- {t}{' (compressed)' if c else ''}" for n, (t, c) in zip(names, topics)))
+
+    def _declare_parameters(self):
+        """Declare and read every parameter; a wrong type or value is one ConfigError line."""
+        values = {}
+        for name, default in PARAMETERS.items():
+            # Topic lists also accept one plain string (image_topics:=/cam/image_raw).
+            descriptor = ParameterDescriptor(dynamic_typing=True) if name in STRING_LISTS else None
+            try:
+                values[name] = self.declare_parameter(name, default, descriptor).value
+            except (InvalidParameterTypeException, ParameterException) as error:
+                raise ConfigError(f"parameter '{name}': {error} (expected {type(default).__name__}, "
+                                  "see config/perception.yaml)") from None
+        for name in STRING_LISTS:
+            values[name] = as_string_list(name, values[name])
+        for name, (ok, what) in _RANGES.items():
+            if not ok(values[name]):
+                raise ConfigError(f"parameter '{name}' must be {what}, got {values[name]!r}")
+        return values
+
+    def _describe_input_fit(self):
+        config_hw = getattr(self.model.config, "input_size", None)
+        given = tuple(self.params["input_size"]) if all(self.params["input_size"]) else None
+        hw = given or (tuple(config_hw) if config_hw else None)
+        size = f"{hw[0]}x{hw[1]} (HxW)" if hw else "the first frame's size rounded to a multiple of 32"
+        return (f"model input {size}: every camera image is resized to it (bilinear, antialiased, aspect "
+                "ratio not kept); masks and boxes are published at the camera image's own size")
 
     # -- setup -----------------------------------------------------------------------------
     def _add_stream(self, name, topic, compressed, image_qos, settings):
@@ -142,27 +194,88 @@ class PerceptionNode(Node):
             "overlay": self.create_publisher(Image, f"{name}/overlay", 2),
         }
         if self.model.class_names:
-            info_pub = self.create_publisher(LabelInfo, f"{name}/label_info", LATCHED)
-            info_pub.publish(result_messages.label_info(Header(stamp=self.get_clock().now().to_msg()),
-                                                        self.model.class_names, self.params["foreground_threshold"]))
-            outputs["label_info"] = info_pub
+            outputs["label_info"] = self.create_publisher(LabelInfo, f"{name}/label_info", LATCHED)
         self._outputs[name] = outputs
+        self._publish_label_info(name)
+        p = self.params
         worker = StreamWorker(
             name, self.model.new_session(settings), self.model.class_names,
             publish=lambda *args, n=name: self._publish_result(n, *args),
             acknowledge=self._acknowledge, log=self._throttled_log,
-            settings=WorkerSettings(reset_on_gap_sec=self.params["reset_on_gap_sec"]))
+            settings=WorkerSettings(
+                reset_on_gap_sec=p["reset_on_gap_sec"], max_backward_jump_sec=p["max_backward_jump_sec"],
+                prompt_horizon_sec=p["prompt_horizon_sec"],
+                # Only with an explicit state_dir: a default would make every run's ids
+                # depend on the runs before it (bag replays would stop being repeatable).
+                id_counter_path=os.path.join(self.state_dir, f"{name}.ids.json") if p["state_dir"] else ""),
+            stats=StreamStats(window_sec=p["diagnostics_window_sec"], expected_rate_hz=p["expected_rate_hz"]))
         self.streams[name] = worker
         msg_type = CompressedImage if compressed else Image
-        self.create_subscription(msg_type, topic, lambda msg, w=worker, c=compressed: w.offer(msg, c), image_qos,
-                                 callback_group=self._topic_group)
+        events = SubscriptionEventCallbacks(message_lost=lambda info, w=worker: w.stats.middleware_lost(
+            info.total_count_change))
+        try:
+            self.create_subscription(msg_type, topic, lambda msg, w=worker, c=compressed: w.offer(msg, c), image_qos,
+                                     callback_group=self._topic_group, event_callbacks=events)
+            worker.stats.middleware_reports_loss = True
+        except Exception as error:  # noqa: BLE001 - an rmw without message-lost events: stamps still tell
+            self.get_logger().info(f"[{name}] no message-lost events from this middleware ({error}); "
+                                   "loss before the node is estimated from gaps in the image stamps")
+            self.create_subscription(msg_type, topic, lambda msg, w=worker, c=compressed: w.offer(msg, c), image_qos,
+                                     callback_group=self._topic_group)
         self.create_subscription(Detection2DArray, f"{name}/prompt_boxes",
                                  lambda msg, n=name: self._on_boxes(n, msg), PROMPT_QOS, callback_group=self._topic_group)
         self.create_subscription(PointStamped, f"{name}/clicked_point",
                                  lambda msg, n=name: self._on_click(n, msg), PROMPT_QOS, callback_group=self._topic_group)
 
+    def _publish_label_info(self, name):
+        pub = self._outputs[name].get("label_info")
+        if pub is not None:
+            pub.publish(result_messages.label_info(Header(stamp=self.get_clock().now().to_msg()),
+                                                   self.model.class_names, self.params["foreground_threshold"]))
+
+    # -- runtime parameters ----------------------------------------------------------------------
+    def _on_set_parameters(self, parameters):
+        """Apply what can change while running; refuse the rest with the reason (never ignore)."""
+        changes = {}
+        for param in parameters:
+            name, value = param.name, param.value
+            if name not in PARAMETERS:
+                continue   # use_sim_time and the like: rclpy's business
+            if name in STRING_LISTS or name not in (*_SESSION_PARAMETERS, *_WORKER_PARAMETERS, *_NODE_PARAMETERS):
+                return SetParametersResult(successful=False, reason=(
+                    f"'{name}' is read only at start (it shapes topics, the model or the threads): restart "
+                    "the node with the new value"))
+            default = PARAMETERS[name]
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not type(default):
+                return SetParametersResult(successful=False, reason=(
+                    f"'{name}' must be {type(default).__name__}, got {type(value).__name__}"))
+            if name in _RANGES and not _RANGES[name][0](value):
+                return SetParametersResult(successful=False, reason=f"'{name}' must be {_RANGES[name][1]}")
+            changes[name] = value
+        session = {_SESSION_PARAMETERS[k]: v for k, v in changes.items() if k in _SESSION_PARAMETERS}
+        for worker in self.streams.values():
+            if session:
+                worker.update_session_settings(**session)
+            for name in _WORKER_PARAMETERS:
+                if name in changes:
+                    setattr(worker.settings, name, changes[name])
+            if "diagnostics_window_sec" in changes:
+                worker.stats.window_sec = changes["diagnostics_window_sec"]
+            if "expected_rate_hz" in changes:
+                worker.stats.expected_rate_hz = changes["expected_rate_hz"]
+        self.params.update(changes)
+        if "foreground_threshold" in changes:
+            for name in self.streams:
+                self._publish_label_info(name)
+        if changes:
+            self.get_logger().info("parameters applied: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
     # -- logging -----------------------------------------------------------------------------
     def _throttled_log(self, level, key, text):
+        """At most one line per key (a stream and a kind of event) per log_throttle_sec."""
         now = time.monotonic()
         if now - self._last_log.get(key, -1e9) < self.params["log_throttle_sec"]:
             return
@@ -187,15 +300,19 @@ class PerceptionNode(Node):
         if not self.context.ok():   # shutting down: nobody can hear it any more
             return
         ack = PromptAck(stream=pending.stream, prompt_id=pending.prompt_id, action=int(pending.action),
-                        object_id=int(outcome.object_id), status=outcome.status, message=outcome.message)
+                        object_id=int(outcome.object_id), status=outcome.status, message=outcome.message,
+                        source=_ACK_SOURCES.get(pending.source, PromptAck.SOURCE_TOPIC), index=pending.index)
         if outcome.header is not None and outcome.status != PromptAck.REJECTED:
             ack.header = outcome.header
         ack.requested_stamp.sec, ack.requested_stamp.nanosec = divmod(pending.stamp_ns, 10**9)
         self._ack_pub.publish(ack)
 
-    def _reject(self, pending, reason):
+    def _reject(self, pending, reason, stats=None):
         self._acknowledge(pending, Applied(PromptAck.REJECTED, pending.object_id or 0, reason))
-        self._throttled_log("warn", "prompt", f"prompt {pending.prompt_id} ({pending.source}) rejected: {reason}")
+        if stats is not None:
+            stats.invalid_input("bad prompt", reason)
+        self._throttled_log("warn", f"{pending.stream}:prompt",
+                            f"prompt {pending.prompt_id} ({pending.source}) rejected: {reason}")
 
     # -- prompts -------------------------------------------------------------------------------
     def _stream_for(self, name):
@@ -212,31 +329,37 @@ class PerceptionNode(Node):
             pending = from_object_prompt(msg)
             self._stream_for(pending.stream).submit(pending)
         except PromptError as error:
-            self._reject(PendingPrompt(stream=msg.stream, prompt_id=msg.prompt_id, action=PromptAction.ADD,
-                                       stamp_ns=0, object_id=msg.object_id or None), str(error))
+            try:
+                action = PromptAction(msg.action)
+            except ValueError:
+                action = PromptAction.ADD
+            self._reject(PendingPrompt(stream=msg.stream, prompt_id=msg.prompt_id, action=action,
+                                       stamp_ns=stamp_ns(msg.header.stamp), object_id=msg.object_id or None),
+                         str(error), self.streams.get(msg.stream))
 
     def _on_boxes(self, name, msg):
-        try:
-            prompts = from_box_detections(msg, name)
-        except PromptError as error:
-            self._throttled_log("warn", f"{name}:boxes", f"[{name}] box prompts rejected: {error}")
-            self.streams[name].stats.invalid_input("bad box prompt")
-            return
-        for pending in prompts:
-            self.streams[name].submit(pending)
+        for pending, error in from_box_detections(msg, name):
+            if error is None:
+                self.streams[name].submit(pending)
+            else:
+                self._reject(pending, str(error), self.streams[name].stats)
 
     def _on_click(self, name, msg):
-        try:
-            self.streams[name].submit(from_click(msg, name))
-        except PromptError as error:
-            self._throttled_log("warn", f"{name}:click", f"[{name}] click rejected: {error}")
-            self.streams[name].stats.invalid_input("bad click")
+        pending, error = from_click(msg, name)
+        if error is None:
+            self.streams[name].submit(pending)
+        else:
+            self._reject(pending, str(error), self.streams[name].stats)
 
     def _wait(self, worker, pending):
         waiter = worker.submit(pending)
         if waiter.done.wait(self.params["service_timeout_sec"]):
             return waiter.outcome
         if worker.withdraw(waiter):
+            # Still one ack per prompt: the withdrawn one is acknowledged as rejected.
+            self._acknowledge(pending, Applied(PromptAck.REJECTED, pending.object_id or 0,
+                                               f"no frame arrived within {self.params['service_timeout_sec']} s; "
+                                               "prompt withdrawn"))
             return None
         waiter.done.wait()   # applied while we were withdrawing it
         return waiter.outcome
@@ -286,32 +409,106 @@ class PerceptionNode(Node):
         response.message = "reset " + ", ".join(w.name for w in targets)
         return response
 
+    # -- state across restarts --------------------------------------------------------------------
+    def _state_targets(self, request):
+        targets = [self._stream_for(request.stream)] if request.stream else list(self.streams.values())
+        folder = os.path.expanduser(request.directory) if request.directory else self.state_dir
+        return [(w, os.path.join(folder, f"{w.name}.safetensors")) for w in targets]
+
+    def _session_settings_now(self):
+        return {field: self.params[name] for name, field in _SESSION_PARAMETERS.items()}
+
+    def _restore(self, worker, path):
+        """On the worker's thread (or before it starts): load the snapshot, keep this node's
+        current settings (the snapshot's are the old node's), and the id guarantee."""
+        def load(session):
+            session.restore(path)
+            worker.update_session_settings(**self._session_settings_now())
+            worker.after_restore()
+        return load
+
+    def _on_save_state(self, request, response):
+        return self._state_service(request, response, "saved", lambda w, path: w.call(
+            lambda session: self._save(session, path), self.params["service_timeout_sec"]))
+
+    def _on_load_state(self, request, response):
+        def load(worker, path):
+            if not os.path.isfile(path):
+                raise ValueError(f"no snapshot at {path}")
+            worker.call(self._restore(worker, path), self.params["service_timeout_sec"])
+        return self._state_service(request, response, "restored", load)
+
+    @staticmethod
+    def _save(session, path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        session.snapshot(path)   # atomic: a temporary file renamed over the old one
+
+    def _state_service(self, request, response, verb, action):
+        try:
+            targets = self._state_targets(request)
+        except PromptError as error:
+            response.success, response.message = False, str(error)
+            return response
+        done, failed = [], []
+        for worker, path in targets:
+            try:
+                action(worker, path)
+                done.append(path)
+            except (OSError, ValueError, TimeoutError) as error:
+                failed.append(f"{worker.name}: {error}")
+        response.success = not failed
+        response.files = done
+        response.message = "; ".join([f"{verb} {', '.join(done)}"] * bool(done) + failed)
+        (self.get_logger().info if not failed else self.get_logger().warning)(f"{verb[:-1]}e state: "
+                                                                            f"{response.message}")
+        return response
+
+    def _load_on_start(self):
+        for worker, path in self._state_targets(LoadState.Request()):
+            if not os.path.isfile(path):
+                self.get_logger().info(f"[{worker.name}] no snapshot at {path}: starting fresh")
+                continue
+            try:
+                self._restore(worker, path)(worker.session)
+                self.get_logger().info(f"[{worker.name}] state restored from {path} "
+                                       f"({len(worker.session.tracks.active_ids())} tracks)")
+            except ValueError as error:
+                self.get_logger().error(f"[{worker.name}] snapshot {path} not restored, starting fresh: {error}")
+
+    def _save_on_shutdown(self):
+        for worker, path in self._state_targets(SaveState.Request()):
+            if worker._thread.is_alive():   # still inside a frame: its state is not consistent
+                self.get_logger().error(f"[{worker.name}] not saved: the stream did not stop in time")
+                continue
+            try:
+                self._save(worker.session, path)
+                self.get_logger().info(f"[{worker.name}] state saved to {path}")
+            except (OSError, ValueError) as error:
+                self.get_logger().error(f"[{worker.name}] state not saved to {path}: {error}")
+
     # -- diagnostics ------------------------------------------------------------------------------
     def _publish_diagnostics(self):
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         for name, worker in self.streams.items():
-            s = worker.stats.snapshot()
-            level, summary = DiagnosticStatus.OK, "ok"
-            if s["frames_received"] == 0:
-                level, summary = DiagnosticStatus.WARN, "no images received yet"
-            elif s["invalid_inputs"] or s["resets"]:
-                level = DiagnosticStatus.WARN
-                summary = f"{s['invalid_inputs']} invalid inputs, {s['resets']} resets"
-            values = {k: v for k, v in s.items() if k != "invalid_by_reason"}
-            values["backend"] = self.backend
-            values.update({f"invalid: {k}": v for k, v in s["invalid_by_reason"].items()})
+            worker.expire_prompts()
+            values = worker.stats.snapshot()
+            level, summary = worker.stats.level()
+            values.update(backend=self.backend, inference_threads=self.threads)
             array.status.append(DiagnosticStatus(
-                level=level, name=f"{self.get_name()}: {name}", message=summary, hardware_id=self.backend,
+                level=bytes([level]), name=f"{self.get_name()}: {name}", message=summary, hardware_id=self.backend,
                 values=[KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
                         for k, v in values.items()]))
         self._diag_pub.publish(array)
 
     def destroy_node(self):
         # getattr: __init__ may have failed before the streams existed; keep its error visible.
-        for worker in getattr(self, "streams", {}).values():
+        streams = getattr(self, "streams", {})
+        for worker in streams.values():
             worker.reject_all_prompts("node shutting down")
             worker.stop()
+        if streams and self.params.get("save_state_on_shutdown"):
+            self._save_on_shutdown()
         return super().destroy_node()
 
 
@@ -319,7 +516,13 @@ def main(args=None):
     rclpy.init(args=args)
     node = None
     try:
-        node = PerceptionNode()
+        try:
+            node = PerceptionNode()
+        except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as error:
+            # A configuration the node cannot run with: one line that says what to change,
+            # not a traceback, and a non-zero exit for launch files and supervisors.
+            rclpy.logging.get_logger("ausm_perception").fatal(f"cannot start: {error}")
+            raise SystemExit(2) from None
         executor = rclpy.executors.MultiThreadedExecutor(num_threads=4)
         executor.add_node(node)
         while rclpy.ok():

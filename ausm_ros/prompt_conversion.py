@@ -6,7 +6,7 @@ prompt is rejected at once with its reason.
 """
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from ausm.prompts import Prompt, PromptAction
 from ausm_ros.image_conversion import mask_from_image
@@ -31,7 +31,8 @@ class PendingPrompt:
     mask_msg: object = None            # sensor_msgs/Image, decoded against the frame's size
     class_name: str = ""
     frame_id: str = ""
-    source: str = "topic"              # topic | service | boxes | click: for logs
+    source: str = "topic"              # topic | service | boxes | click: for logs and the ack
+    index: int = 0                     # boxes: position in the Detection2DArray (for the ack)
 
 
 def stamp_ns(stamp):
@@ -76,28 +77,49 @@ def from_object_prompt(msg: ObjectPrompt, source="topic") -> PendingPrompt:
     return pending
 
 
-def from_box_detections(msg, stream):
-    """Each Detection2D of a Detection2DArray adds one object (id = wanted track id, '' = assign)."""
+def from_box_detections(msg, stream) -> List[Tuple[PendingPrompt, Optional[PromptError]]]:
+    """Each Detection2D of a Detection2DArray adds one object (id = wanted track id, '' = assign).
+    Every box yields a prompt, with the error that rejects it (if any), so each gets its own ack."""
     prompts = []
     for index, det in enumerate(msg.detections):
-        wanted = det.id.strip()
-        if wanted and not wanted.isdigit():
-            raise PromptError(f"detection {index}: id '{det.id}' is not a track id (digits, or empty to assign)")
-        class_name = det.results[0].hypothesis.class_id if det.results else ""
-        prompts.append(PendingPrompt(
-            stream=stream, prompt_id=0, action=PromptAction.ADD, stamp_ns=stamp_ns(msg.header.stamp),
-            frame_id=msg.header.frame_id, object_id=int(wanted or 0) or None,
-            box=_box_from_bbox(det.bbox), class_name=class_name, source="boxes"))
+        pending = PendingPrompt(stream=stream, prompt_id=0, action=PromptAction.ADD,
+                                stamp_ns=stamp_ns(msg.header.stamp), frame_id=msg.header.frame_id,
+                                class_name=det.results[0].hypothesis.class_id if det.results else "",
+                                source="boxes", index=index)
+        try:
+            wanted = det.id.strip()
+            if wanted and not wanted.isdigit():
+                raise PromptError(f"detection {index}: id '{det.id}' is not a track id (digits, or empty to assign)")
+            pending.object_id = int(wanted or 0) or None
+            pending.box = _box_from_bbox(det.bbox)
+            prompts.append((pending, None))
+        except PromptError as error:
+            prompts.append((pending, error if str(error).startswith("detection") else
+                            PromptError(f"detection {index}: {error}")))
     return prompts
 
 
-def from_click(msg, stream):
+def from_click(msg, stream) -> Tuple[PendingPrompt, Optional[PromptError]]:
+    """A positive click adds an object; the prompt comes back even when rejected, for its ack."""
     x, y = msg.point.x, msg.point.y
+    pending = PendingPrompt(stream=stream, prompt_id=0, action=PromptAction.ADD, stamp_ns=stamp_ns(msg.header.stamp),
+                            frame_id=msg.header.frame_id, source="click")
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise PromptError(f"clicked point ({x}, {y}) is not finite")
-    return PendingPrompt(stream=stream, prompt_id=0, action=PromptAction.ADD, stamp_ns=stamp_ns(msg.header.stamp),
-                         frame_id=msg.header.frame_id, points=[(float(x), float(y))], point_labels=[1],
-                         source="click")
+        return pending, PromptError(f"clicked point ({x}, {y}) is not finite")
+    pending.points, pending.point_labels = [(float(x), float(y))], [1]
+    return pending, None
+
+
+def clip_box(box, image_hw):
+    """A box crossing the image edge keeps its part inside; one with nothing inside is refused."""
+    height, width = image_hw
+    x1, y1, x2, y2 = box
+    clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width),
+               min(max(y2, 0.0), height))
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise PromptError(f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is outside the image {width}x{height}: "
+                          "nothing is left after clipping")
+    return clipped
 
 
 def class_index(class_name, class_names):
@@ -119,6 +141,7 @@ def to_session_prompt(pending: PendingPrompt, image_hw, class_names) -> Prompt:
             mask = mask_from_image(pending.mask_msg, image_hw)
         except ValueError as error:
             raise PromptError(str(error)) from None
-    return Prompt(action=pending.action, object_id=pending.object_id, mask=mask, box=pending.box,
+    box = clip_box(pending.box, image_hw) if pending.box is not None else None
+    return Prompt(action=pending.action, object_id=pending.object_id, mask=mask, box=box,
                   points=pending.points or None, point_labels=pending.point_labels or None,
                   class_id=class_index(pending.class_name, class_names), image_size=tuple(image_hw))

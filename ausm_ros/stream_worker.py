@@ -3,23 +3,23 @@
 The image callback only drops the message into a one-slot mailbox, so it never
 waits for inference; the thread here converts, steps the session and hands the
 result to the node's publish function. The session is touched by this thread
-alone, which is why prompts and resets are queued to it rather than applied.
+alone, which is why prompts, resets, setting changes and state save/load are queued
+to it rather than applied.
 """
+import dataclasses
+import json
+import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from ausm.prompts import PromptAction
 from ausm_ros.image_conversion import ImageError, check_compressed, check_image, compressed_to_rgb, image_to_rgb
 from ausm_ros.msg import PromptAck
 from ausm_ros.prompt_conversion import PendingPrompt, PromptError, stamp_ns, to_session_prompt
 from ausm_ros.stream_stats import StreamStats
-
-
-def _reason_key(text):
-    """'unsupported encoding 'yuv422' (...)' -> 'unsupported encoding': a bounded set of counter names."""
-    return text.split(" (")[0].split("'")[0].split(":")[0].strip()[:60]
 
 
 @dataclass
@@ -36,11 +36,41 @@ class _Waiter:
         self.pending = pending
         self.done = threading.Event()
         self.outcome: Optional[Applied] = None
+        self.since = time.monotonic()
+
+
+class _Task:
+    """A function to run on the inference thread, between frames (state save/load)."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.done = threading.Event()
+        self.result = None
+        self.error: Optional[BaseException] = None
 
 
 @dataclass
 class WorkerSettings:
     reset_on_gap_sec: float = 5.0
+    max_backward_jump_sec: float = 1.0   # further back resets; up to this the frame is late and dropped
+    prompt_horizon_sec: float = 10.0     # prompts stamped this far ahead, or waiting this long, are rejected
+    id_counter_path: str = ""            # where the stream's used track ids are kept ('' = nowhere)
+
+
+def write_atomically(path: str, text: str):
+    """Write ``text`` to ``path`` so a reader (or a crash) never sees half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 class StreamWorker:
@@ -56,15 +86,21 @@ class StreamWorker:
         self.stats = stats or StreamStats()
         self._cv = threading.Condition()
         self._mailbox = None             # (msg, is_compressed)
-        self._prompts = []               # _Waiter
+        self._prompts: List[_Waiter] = []
+        self._tasks: List[_Task] = []
+        self._session_settings = None    # SessionSettings changes to apply before the next frame
         self._reset_reason = None
         self._stop = False
         self._last = None                # (stamp_ns, frame_id, (H, W)) of the last processed frame
+        self._last_offered = None        # (stamp_ns, frame_id) of the newest frame let into the mailbox
+        self._after_jump = False         # the previous frame reset the stream for a time jump
+        self._saved_ids = None
         self._prompted_ids = set()
         self._thread = threading.Thread(target=self._run, name=f"ausm-{name}", daemon=True)
 
     # -- called from ROS callbacks (any thread) ----------------------------------------
     def start(self):
+        self._load_id_counter()   # before the first frame: no id used before a restart is handed out
         self._thread.start()
 
     def stop(self, timeout=5.0):
@@ -77,16 +113,32 @@ class StreamWorker:
     def offer(self, msg, compressed=False):
         """Newest frame wins: an unprocessed older frame is replaced and counted as dropped.
         Malformed headers are refused here, so they are counted even when a newer frame
-        would have replaced them; pixels are only decoded by the inference thread."""
+        would have replaced them; pixels are only decoded by the inference thread. A frame
+        stamped a little before the newest one is late: dropped and counted, never a reset."""
+        now = stamp_ns(msg.header.stamp)
+        self.stats.frame_arrived(now)
         try:
             check_compressed(msg) if compressed else check_image(msg)
         except ImageError as error:
             self._image_rejected(error)
             return
         with self._cv:
-            replaced = self._mailbox is not None
-            self._mailbox = (msg, compressed)
-            self._cv.notify_all()
+            last = self._last_offered
+            if (last is not None and msg.header.frame_id == last[1] and now < last[0]
+                    and (last[0] - now) <= self.settings.max_backward_jump_sec * 1e9):
+                late_by = (last[0] - now) / 1e9
+                late = True
+            else:
+                late = False
+                self._last_offered = (now, msg.header.frame_id)
+                replaced = self._mailbox is not None
+                self._mailbox = (msg, compressed)
+                self._cv.notify_all()
+        if late:
+            self.stats.frame_late()
+            self._log("warn", f"{self.name}:late", f"[{self.name}] late frame dropped: stamped {late_by:.3f} s "
+                      "before the newest one")
+            return
         self.stats.frame_received(replaced)
 
     def submit(self, pending: PendingPrompt) -> _Waiter:
@@ -108,49 +160,119 @@ class StreamWorker:
             self._reset_reason = reason
             self._cv.notify_all()
 
+    def update_session_settings(self, **changes):
+        """Model settings (discovery, thresholds, ...) for the frames from the next one on."""
+        with self._cv:
+            self._session_settings = {**(self._session_settings or {}), **changes}
+
+    def call(self, fn: Callable, timeout: float):
+        """Run ``fn(session)`` on the inference thread between frames; its result, or raises
+        its error, or TimeoutError."""
+        task = _Task(fn)
+        with self._cv:
+            self._tasks.append(task)
+            self._cv.notify_all()
+        if not task.done.wait(timeout):
+            with self._cv:
+                if task in self._tasks:
+                    self._tasks.remove(task)
+                    raise TimeoutError(f"stream '{self.name}' was busy for {timeout} s")
+            task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.result
+
+    def expire_prompts(self):
+        """Reject prompts that waited longer than the horizon for their frame (none came)."""
+        horizon = self.settings.prompt_horizon_sec
+        now = time.monotonic()
+        with self._cv:
+            expired = [w for w in self._prompts if now - w.since > horizon]
+            self._prompts = [w for w in self._prompts if w not in expired]
+        for waiter in expired:
+            self._finish(waiter, Applied(PromptAck.REJECTED, waiter.pending.object_id or 0,
+                                         f"expired: no frame at or after its stamp arrived within {horizon:g} s "
+                                         "(prompt_horizon_sec)"))
+
     # -- the inference thread -------------------------------------------------------------
     def _run(self):
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: self._stop or self._mailbox is not None or self._reset_reason)
+                self._cv.wait_for(lambda: self._stop or self._mailbox is not None or self._reset_reason
+                                  or self._tasks)
                 if self._stop:
                     return
+                tasks, self._tasks = self._tasks, []
                 item, self._mailbox = self._mailbox, None
                 reset_reason, self._reset_reason = self._reset_reason, None
+                changes, self._session_settings = self._session_settings, None
+            for task in tasks:
+                try:
+                    task.result = task.fn(self.session)
+                except Exception as error:  # noqa: BLE001 - handed to the caller
+                    task.error = error
+                task.done.set()
+            if changes:
+                self._apply_settings(changes)
             if reset_reason:
-                self._reset(reset_reason)
+                self._reset("service", reset_reason)
             if item is not None:
                 try:
                     self._process(*item)
                 except Exception as error:  # noqa: BLE001 - a bad frame must never end the stream
-                    self.stats.invalid_input(type(error).__name__)
+                    self.stats.invalid_input("frame failed", repr(error))
                     self._log("error", f"{self.name}:crash", f"[{self.name}] frame failed: {error!r}")
+                self._save_id_counter()
+
+    def _apply_settings(self, changes):
+        self.session.settings = dataclasses.replace(self.session.settings, **changes)
+        if "max_absent_frames" in changes:
+            self.session.tracks.max_absent_frames = changes["max_absent_frames"]
 
     def _image_rejected(self, error):
-        self.stats.invalid_input(_reason_key(str(error)))
-        self._log("warn", f"{self.name}:image", f"[{self.name}] image rejected: {error}")
+        kind = getattr(error, "kind", "other")
+        self.stats.invalid_input(kind, str(error))
+        self._log("warn", f"{self.name}:image:{kind}", f"[{self.name}] image rejected: {error}")
 
-    def _reset(self, reason):
+    def _reset(self, kind, detail=""):
         self.session.reset()
         self._last = None
         self._prompted_ids.clear()
-        self.stats.stream_reset(reason)
-        self._log("warn", f"{self.name}:reset", f"[{self.name}] stream reset: {reason}")
+        self.stats.stream_reset(kind, detail or kind)
+        self._log("warn", f"{self.name}:reset:{kind}", f"[{self.name}] stream reset: {detail or kind}")
+
+    def after_restore(self):
+        """The session was replaced from a snapshot: continuity starts over, ids stay unique."""
+        self._last = None
+        self._after_jump = False
+        self._prompted_ids.clear()
+        self._load_id_counter()
 
     def _check_continuity(self, header, hw):
-        """Reset when the stream is not the same stream any more."""
+        """Reset when the stream is not the same stream any more; False: drop the frame (late)."""
+        after_jump, self._after_jump = self._after_jump, False
         if self._last is None:
-            return
+            return True
         last_stamp, last_frame, last_hw = self._last
         now = stamp_ns(header.stamp)
-        if now < last_stamp:
-            self._reset(f"time jump: stamp went back {(last_stamp - now) / 1e9:.3f} s (bag loop or clock reset)")
-        elif header.frame_id != last_frame:
-            self._reset(f"frame_id change: '{last_frame}' -> '{header.frame_id}'")
+        if header.frame_id != last_frame:
+            self._reset("frame_id change", f"frame_id change: '{last_frame}' -> '{header.frame_id}'")
+        elif now < last_stamp:
+            back = (last_stamp - now) / 1e9
+            if back <= self.settings.max_backward_jump_sec:
+                self.stats.frame_late()
+                return False
+            self._reset("time jump", f"time jump: stamp went back {back:.3f} s (bag loop or clock reset)")
+            self._after_jump = True
         elif hw != last_hw:
-            self._reset(f"image size change: {last_hw[1]}x{last_hw[0]} -> {hw[1]}x{hw[0]}")
+            self._reset("image size change", f"image size change: {last_hw[1]}x{last_hw[0]} -> {hw[1]}x{hw[0]}")
         elif 0 < self.settings.reset_on_gap_sec < (now - last_stamp) / 1e9:
-            self._reset(f"gap: no image for {(now - last_stamp) / 1e9:.3f} s")
+            if after_jump:
+                # Back on the old timeline right after a jump reset: the same event, already
+                # paid for with one reset (a single glitched stamp must not cost two).
+                return True
+            self._reset("gap", f"gap: no image for {(now - last_stamp) / 1e9:.3f} s")
+        return True
 
     def _process(self, msg, compressed):
         try:
@@ -160,7 +282,8 @@ class StreamWorker:
             return
         header = msg.header
         hw = rgb.shape[:2]
-        self._check_continuity(header, hw)
+        if not self._check_continuity(header, hw):
+            return
         frame_ns = stamp_ns(header.stamp)
         applied = self._apply_prompts(frame_ns, header, hw)
 
@@ -168,7 +291,7 @@ class StreamWorker:
         try:
             result = self.session.step(rgb)
         except ValueError as error:
-            self.stats.invalid_input("rejected by model")
+            self.stats.invalid_input("rejected by model", str(error))
             self._log("warn", f"{self.name}:step", f"[{self.name}] frame rejected: {error}")
             for waiter, _ in applied:
                 self._finish(waiter, Applied(PromptAck.REJECTED, 0, f"frame rejected: {error}"))
@@ -185,19 +308,29 @@ class StreamWorker:
         self._publish(header, rgb, result, frozenset(self._prompted_ids), step_ms)
 
     def _apply_prompts(self, frame_ns, header, hw):
-        """Hand the session every prompt whose frame has come; future-stamped ones keep waiting."""
+        """Hand the session every prompt whose frame has come; future-stamped ones keep waiting,
+        unless stamped further ahead than the horizon (their frame is not coming)."""
+        horizon_ns = self.settings.prompt_horizon_sec * 1e9
         with self._cv:
             due = [w for w in self._prompts if w.pending.stamp_ns <= frame_ns]
-            self._prompts = [w for w in self._prompts if w.pending.stamp_ns > frame_ns]
+            too_far = [w for w in self._prompts if w.pending.stamp_ns - frame_ns > horizon_ns]
+            self._prompts = [w for w in self._prompts if frame_ns < w.pending.stamp_ns <= frame_ns + horizon_ns]
+        for waiter in too_far:
+            ahead = (waiter.pending.stamp_ns - frame_ns) / 1e9
+            self._finish(waiter, Applied(PromptAck.REJECTED, waiter.pending.object_id or 0,
+                                         f"stamped {ahead:.3f} s after the newest frame, beyond prompt_horizon_sec "
+                                         f"({self.settings.prompt_horizon_sec:g} s): is its clock right?"))
         applied = []
         for waiter in due:
             pending = waiter.pending
             try:
                 if pending.frame_id and pending.frame_id != header.frame_id:
-                    raise PromptError(f"prompt frame_id '{pending.frame_id}' does not match the stream's "
-                                      f"'{header.frame_id}'")
+                    raise PromptError(
+                        f"prompt frame_id '{pending.frame_id}' is not the camera's: prompts are pixel coordinates "
+                        f"of this stream's images, frame_id '{header.frame_id}' (or empty); points in another "
+                        "frame (e.g. RViz 'Publish Point' in the map frame) must be projected into the image first")
                 if pending.action == PromptAction.RESET:
-                    self._reset(f"prompt {pending.prompt_id} ({pending.source})")
+                    self._reset("prompt", f"prompt {pending.prompt_id} ({pending.source})")
                     applied.append((waiter, 0))
                     continue
                 object_id = self.session.prompt(to_session_prompt(pending, hw, self.class_names))
@@ -221,3 +354,32 @@ class StreamWorker:
             waiting, self._prompts = self._prompts, []
         for waiter in waiting:
             self._finish(waiter, Applied(PromptAck.REJECTED, waiter.pending.object_id or 0, reason))
+
+    # -- track ids that survive restarts ----------------------------------------------------
+    def _load_id_counter(self):
+        path = self.settings.id_counter_path
+        if not path or not os.path.isfile(path):
+            return
+        try:
+            with open(path) as f:
+                counter = json.load(f)
+            self.session.continue_ids_after(counter)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            self._log("warn", f"{self.name}:ids", f"[{self.name}] track id counter {path} unreadable ({error}); "
+                      "ids continue from the snapshot or from 1")
+        self._saved_ids = self.session.id_counter()
+
+    def _save_id_counter(self):
+        """Keep the used ids on disk whenever they change (rarely: new tracks), so a restart
+        without a snapshot still never repeats an id."""
+        path = self.settings.id_counter_path
+        if not path:
+            return
+        counter = self.session.id_counter()
+        if counter == self._saved_ids:
+            return
+        try:
+            write_atomically(path, json.dumps(counter))
+            self._saved_ids = counter
+        except OSError as error:
+            self._log("warn", f"{self.name}:ids", f"[{self.name}] cannot write the track id counter {path}: {error}")

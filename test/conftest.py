@@ -41,8 +41,9 @@ def node(ros_env, checkpoint, tmp_path):
     from node_harness import start_node, stop_node
     procs = []
 
-    def start(*params):
-        proc = start_node(ros_env, checkpoint, params, log_path=tmp_path / "node.log")
+    def start(*params, log_name="node.log"):
+        proc = start_node(ros_env, checkpoint, params, log_path=tmp_path / log_name)
+        proc.log_path = tmp_path / log_name
         procs.append(proc)
         return proc
     yield start

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -55,10 +56,11 @@ class Client:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = Node("ausm_test_client", context=self.context)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # re-entrant: conditions may call the helpers below
         self.instances = {s: [] for s in streams}
         self.detections = {s: [] for s in streams}
         self.acks = []
+        self.diagnostics = []
         image_topics = image_topics or {s: f"/{s}/image_raw" for s in streams}
         image_qos = RELIABLE if reliable_images else qos_profile_sensor_data
         # Best effort may lose a frame, so send_and_wait resends; reliable never loses one,
@@ -72,6 +74,7 @@ class Client:
                                           lambda m, s=s: self._keep(self.detections[s], m), RELIABLE)
         self.node.create_subscription(PromptAck, "/prompt_ack", lambda m: self._keep(self.acks, m),
                                       QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self._keep(self.diagnostics, m), 10)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._spinning = True
@@ -117,6 +120,34 @@ class Client:
             except AssertionError:
                 continue
         raise AssertionError(f"no output for the frame stamped {stamp_ns} on stream {stream}")
+
+    def diagnostics_of(self, stream="camera"):
+        """(level, message, values) of the newest diagnostics report for a stream, or None."""
+        with self.lock:
+            for array in reversed(self.diagnostics):
+                for status in array.status:
+                    if status.name.split(": ")[-1] == stream:
+                        return (status.level[0] if isinstance(status.level, bytes) else status.level,
+                                status.message, {kv.key: kv.value for kv in status.values})
+        return None
+
+    def wait_for_diagnostics(self, condition, timeout, what, stream="camera"):
+        """Until the newest report for ``stream`` satisfies condition(level, message, values)."""
+        def check():
+            report = self.diagnostics_of(stream)
+            return report is not None and condition(*report)
+        try:
+            self.wait_for(check, timeout, what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; last report: {self.diagnostics_of(stream)}") from None
+        return self.diagnostics_of(stream)
+
+    def call(self, client, request, timeout=30):
+        """A service call from the test; its response."""
+        assert client.wait_for_service(timeout_sec=timeout), f"service {client.srv_name} not available"
+        future = client.call_async(request)
+        self.wait_for(future.done, timeout, f"reply of {client.srv_name}")
+        return future.result()
 
     def close(self):
         self._spinning = False

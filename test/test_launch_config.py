@@ -98,7 +98,8 @@ def test_bad_values_are_one_clear_line():
 def test_fastdds_profile_choice(tmp_path, monkeypatch):
     shipped = os.path.join(ROOT, "config", "fastdds_large_data.xml")
     monkeypatch.delenv("FASTRTPS_DEFAULT_PROFILES_FILE", raising=False)
-    assert fastdds_profile_env("", shipped)["FASTRTPS_DEFAULT_PROFILES_FILE"] == shipped
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    assert fastdds_profile_env("", shipped)["FASTDDS_DEFAULT_PROFILES_FILE"] == shipped
     assert fastdds_profile_env("none", shipped) == {}
     monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/user/profile.xml")
     assert fastdds_profile_env("", shipped) == {}   # the user's own profile wins
@@ -138,6 +139,7 @@ def test_launch_file_wires_the_logic(monkeypatch, user_config):
     assert set(PARAMETERS) <= names and {"config", "namespace", "use_sim_time"} <= names
     defaults = {d.args[0]: d.kwargs["default_value"] for d in declarations}
     monkeypatch.delenv("FASTRTPS_DEFAULT_PROFILES_FILE", raising=False)
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
     context = types.SimpleNamespace(launch_configurations=dict(
         defaults, config=user_config, namespace="robot1", image_topics="/cam/image_raw",
         image_qos_reliable="false"))
@@ -146,4 +148,4 @@ def test_launch_file_wires_the_logic(monkeypatch, user_config):
     (params,) = node.kwargs["parameters"]
     assert params["image_topics"] == ["/cam/image_raw"] and params["image_qos_reliable"] is False
     assert params["checkpoint"] == "/models/mine.safetensors" and params["use_sim_time"] is True
-    assert node.kwargs["additional_env"]["FASTRTPS_DEFAULT_PROFILES_FILE"].endswith("fastdds_large_data.xml")
+    assert node.kwargs["additional_env"]["FASTDDS_DEFAULT_PROFILES_FILE"].endswith("fastdds_large_data.xml")

@@ -63,11 +63,15 @@ def test_prompt_acknowledgements_and_services(ros_env, checkpoint, node):
 
         # Unknown ids and impossible geometry are rejected with the reason.
         pub.publish(prompt(13, 0, action=ObjectPrompt.REFINE, object_id=4242, points=[(1.0, 1.0)]))
-        pub.publish(prompt(14, 0, box=(150, 10, 400, 20)))
+        pub.publish(prompt(14, 0, box=(200, 10, 400, 20)))
+        # A box crossing the image edge (160 wide) is clipped to its part inside, not refused.
+        pub.publish(prompt(16, 0, box=(150, 10, 400, 20)))
         time.sleep(0.5)
         client.send_and_wait("camera", frames[6], ns(7))
         assert ack(13).status == PromptAck.REJECTED and "unknown object id 4242" in ack(13).message
         assert ack(14).status == PromptAck.REJECTED and "outside the image" in ack(14).message
+        assert ack(16).status == PromptAck.APPLIED, ack(16)
+        assert ack(16).source == PromptAck.SOURCE_TOPIC
 
         # Services answer once a frame has taken the prompt.
         assert add.wait_for_service(timeout_sec=30) and remove.wait_for_service(timeout_sec=30)
@@ -77,7 +81,7 @@ def test_prompt_acknowledgements_and_services(ros_env, checkpoint, node):
         client.send_and_wait("camera", frames[7], ns(8))
         client.wait_for(future.done, 30, "add_object reply")
         reply = future.result()
-        assert reply.success and reply.object_id not in (0, 77, on_time.object_id), reply
+        assert reply.success and reply.object_id not in (0, 77, on_time.object_id, ack(16).object_id), reply
         assert ack(15).header.stamp == Time(sec=8)
 
         future = remove.call_async(RemoveObject.Request(stream="camera", object_id=77))
