@@ -1,24 +1,30 @@
 """Evaluation of a checkpoint on held-out videos, through the streaming path a robot
 uses (ausm.session.StreamSession), scored by ausm_train.metrics.
 
-  prompted    (DAVIS semi-supervised): every object is given to the session as a
+  prompted    (DAVIS 2017 semi-supervised): every object is given to the session as a
               prompt on the frame it first appears (its mask, or its box), discovery
-              off; scored with J&F.
-  unprompted  (YouTube-VIS): no prompts, discovery on; every track the session
-              reports becomes a video instance (score = mean objectness, class =
-              majority vote); scored with video mask AP, class-aware and class-agnostic.
+              off; the output is one label per pixel; scored with J&F beside the static
+              and empty baselines (ausm_train.evaluation.inference.predict_prompted).
+  unprompted  (YouTube-VIS): no prompts, discovery on; every track enters video AP once
+              per class the model and the data share by name, scored mean(objectness x
+              class probability); class-agnostic AP (one entry per track) beside it.
+
+Folders in the official DAVIS and YouTube-VIS layouts: ausm_train.evaluation.
 """
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from safetensors import safe_open
 
 from ausm.session import StreamSession
-from ausm_train.metrics import (SEMI_SUPERVISED, DavisEvaluator, PredTrack, VideoAPEvaluator, clip_shape,
-                                gt_masks_from_clip, gt_tracks_from_clip)
+from ausm_train.data.types import VideoClip
+from ausm_train.evaluation.inference import first_appearances, predict_prompted, observe_unprompted, tight_box
+from ausm_train.metrics import (JFWithBaselines, PredTrack, VideoAPEvaluator, class_agnostic_tracks,
+                                class_scored_tracks, clip_shape, gt_tracks_from_clip, match_classes)
 from ausm_train.synthetic import SyntheticConfig, generate_video
 
 
@@ -48,17 +54,14 @@ def held_out_synthetic(settings, num_videos, seed, num_frames=None):
     return (generate_video(config, seed, i) for i in range(num_videos))
 
 
-def tight_box(mask):
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    return [float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)]
-
-
 def run_prompted(model, clip, prompt="mask"):
-    """Object id -> predicted bool [T, H, W], each object prompted where it first appears."""
+    """Object id -> predicted bool [T, H, W] as the ROS node reports it (one label per
+    pixel, overlaps to the higher score; the model's own mask on the prompt frame):
+    what the bag replay tools are checked against."""
     session = StreamSession(model, discovery=False, max_absent_frames=10 ** 6)
     visible = clip.presence()
     first = {i: int(np.flatnonzero(visible[i])[0]) for i in range(clip.num_instances) if visible[i].any()}
-    pred = {int(clip.instance_ids[i]): np.zeros(clip.masks.shape[1:], dtype=bool) for i in first}
+    labels = np.zeros(clip.masks.shape[1:], dtype=np.int64)
     for t in range(clip.num_frames):
         for i, f in first.items():
             if f == t:
@@ -66,15 +69,13 @@ def run_prompted(model, clip, prompt="mask"):
                 session.add_object(mask=m if prompt == "mask" else None,
                                    box=tight_box(m) if prompt == "box" else None,
                                    object_id=int(clip.instance_ids[i]), image_size=m.shape)
-        result = session.step(clip.frames[t])
-        for tid, m in zip(result.track_ids, result.masks):
-            if int(tid) in pred:
-                pred[int(tid)][t] = m
-    return pred
+        labels[t] = session.step(clip.frames[t]).label_image(np.int64)
+    return {int(clip.instance_ids[i]): labels == int(clip.instance_ids[i]) for i in first}
 
 
 def run_unprompted(model, clip, **settings):
-    """Track id -> PredTrack over the whole video, discovery on, no prompts."""
+    """Track id -> PredTrack over the whole video, discovery on, no prompts; class =
+    majority vote, score = mean objectness (what the ROS messages carry)."""
     session = StreamSession(model, discovery=True, **settings)
     masks = defaultdict(dict)
     scores, classes = defaultdict(list), defaultdict(list)
@@ -88,26 +89,58 @@ def run_unprompted(model, clip, **settings):
             for tid in masks}
 
 
-def evaluate_clips(model, clips, prompts=("mask", "box"), unprompted=True, session_settings=None):
+def clip_labels(clip: VideoClip) -> np.ndarray:
+    """int64 [T, H, W] ground-truth label video with the clip's instance ids (later
+    instances over earlier ones where masks overlap, as a label PNG stores them)."""
+    labels = np.zeros(clip.masks.shape[1:], dtype=np.int64)
+    for n, i in enumerate(clip.instance_ids):
+        labels[clip.masks[n]] = int(i)
+    return labels
+
+
+def model_class_names(model, head: str | None = None) -> list[str]:
+    config = model.config
+    head = head or next(iter(config.num_classes))
+    return list(config.class_names.get(head, []))
+
+
+def evaluate_clips(model, clips: Iterable[VideoClip], prompts: Sequence[str] = ("mask", "box"),
+                   unprompted: bool = True, session_settings: Mapping | None = None,
+                   class_names: Sequence[str] | None = None) -> dict:
+    """J&F (with baselines) per prompt kind and video AP on in-memory clips.
+
+    ``class_names``: the clips' class names (``category_ids`` index them); the model's
+    classes are matched to them by name. None: the model's own names (data the model
+    was trained on)."""
     model.eval()
-    davis = {p: DavisEvaluator(task=SEMI_SUPERVISED) for p in prompts}
+    jf = {p: JFWithBaselines() for p in prompts}
     ap = VideoAPEvaluator(class_agnostic=False)
     ap_agnostic = VideoAPEvaluator(class_agnostic=True)
+    names = model_class_names(model, (session_settings or {}).get("class_head"))
+    match = match_classes(names, list(class_names) if class_names is not None else names)
     n = 0
     for clip in clips:
         n += 1
-        shape = clip_shape(clip)
+        gt_labels = clip_labels(clip)
+        frames = np.flatnonzero(clip.annotated)
+        annotated = [gt_labels[t] if clip.annotated[t] else None for t in range(clip.num_frames)]
+        given = first_appearances(annotated, void_label=None)
         for p in prompts:
-            davis[p].add_video(clip.video, gt_masks_from_clip(clip), run_prompted(model, clip, p), shape=shape)
+            pred = np.stack(list(predict_prompted(model, clip.frames, given, p, session_settings)))
+            jf[p].add_labels(clip.video, gt_labels, pred, frames=frames, void_label=None)
         if unprompted:
+            shape = clip_shape(clip)
             gt = gt_tracks_from_clip(clip)
-            pred = run_unprompted(model, clip, **(session_settings or {}))
-            ap.add_video(gt, pred, shape)
-            ap_agnostic.add_video(gt, pred, shape)
+            tracks = observe_unprompted(model, clip.frames, session_settings)
+            ap.add_video(gt, dict(enumerate(p for _, p in class_scored_tracks(tracks, match.to_dataset))), shape)
+            ap_agnostic.add_video(gt, class_agnostic_tracks(tracks), shape)
     out = {"videos": n}
     for p in prompts:
-        out[f"prompted_{p}"] = davis[p].summary()
+        summary = jf[p].summary()
+        out[f"prompted_{p}"] = summary.get("model", {})
+        out[f"prompted_{p}_baselines"] = {k: v for k, v in summary.items() if k != "model"}
     if unprompted:
+        out["class_match"] = match.describe()
         for name, ev in (("unprompted", ap), ("unprompted_class_agnostic", ap_agnostic)):
             s = ev.summary()
             s.pop("per_category_AP", None)

@@ -1,0 +1,19 @@
+"""Evaluation on folders in the official formats, as the official evaluators score:
+
+  evaluate_davis(model, root, out)                    DAVIS 2017 semi-supervised J&F, palette PNGs
+                                                      written to OUT/<sequence>/<frame>.png, static
+                                                      and empty baselines beside the model
+  evaluate_ytvis(model, annotations, images, out)     YouTube-VIS results JSON and video mask AP
+  score_davis_folder(annotations, predictions)        J&F of PNGs written by anyone
+
+Command line: ``python -m ausm_train eval --data davis|ytvis ...`` (see ausm_train/cli.py).
+"""
+
+from ausm_train.metrics import score_davis_folder
+
+from .davis import evaluate_davis, write_palette_png
+from .inference import first_appearances, observe_unprompted, predict_prompted
+from .ytvis import evaluate_ytvis, results_path, write_json_atomic
+
+__all__ = ["evaluate_davis", "evaluate_ytvis", "score_davis_folder", "write_palette_png", "write_json_atomic",
+           "results_path", "first_appearances", "predict_prompted", "observe_unprompted"]
