@@ -37,7 +37,9 @@ class TensorRTRtxEngine:
     """One deserialised TensorRT-RTX engine per process; ``new_runner()`` per stream."""
     runner_name = "tensorrt_rtx"
 
-    def __init__(self, engine_path, model, device_index: int = 0):
+    def __init__(self, engine_path, model, device_index: int = 0, check_target: bool = True):
+        """``check_target=False`` tries the engine on a GPU outside its targets (Hopper, say),
+        to see what TensorRT-RTX does there (bench/gpu_suite.py); never in the node."""
         self.trt = trt = import_tensorrt_rtx()
         self.torch = torch = require_cuda_torch()
         self.engine_path = Path(engine_path)
@@ -52,7 +54,7 @@ class TensorRTRtxEngine:
         self.device = torch.device("cuda", device_index)
         self.gpu_name = torch.cuda.get_device_name(device_index)
         self.cc = normalize_cc(torch.cuda.get_device_capability(device_index))
-        if self.cc not in self.key.targets:
+        if check_target and self.cc not in self.key.targets:
             raise TensorRTRtxUnavailable(
                 f"{engine_path.name} was built for compute capabilities {', '.join(self.key.targets)}; "
                 f"this GPU ({self.gpu_name}) is {self.cc}. Rebuild with --targets current on an RTX GPU; "
