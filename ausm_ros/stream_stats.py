@@ -66,12 +66,19 @@ class StreamStats:
         self._trim(self._events, now, max(self.window_sec, self.RATE_WINDOW_SEC))
 
     # -- inputs ------------------------------------------------------------------------------
-    def frame_arrived(self, stamp_ns: int):
+    def frame_arrived(self, stamp_ns: int, backward_jump_ns: float = 1e9):
         """Every frame that reached the node, before any check: estimates the camera period
-        from the stamps and counts frames missing from gaps in them (loss before the node)."""
+        from the stamps and counts frames missing from gaps in them (loss before the node).
+        A late frame (back by at most ``backward_jump_ns``) leaves the estimate alone; a
+        larger jump back starts a new timeline."""
         with self._lock:
-            last, self._last_arrival_stamp = self._last_arrival_stamp, stamp_ns
-            if last is None or stamp_ns <= last:
+            last = self._last_arrival_stamp
+            if last is not None and stamp_ns <= last:
+                if last - stamp_ns > backward_jump_ns:
+                    self._last_arrival_stamp = stamp_ns
+                return
+            self._last_arrival_stamp = stamp_ns
+            if last is None:
                 return
             delta = stamp_ns - last
             period = self._period_ns()

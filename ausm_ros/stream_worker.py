@@ -116,7 +116,7 @@ class StreamWorker:
         would have replaced them; pixels are only decoded by the inference thread. A frame
         stamped a little before the newest one is late: dropped and counted, never a reset."""
         now = stamp_ns(msg.header.stamp)
-        self.stats.frame_arrived(now)
+        self.stats.frame_arrived(now, self.settings.max_backward_jump_sec * 1e9)
         try:
             check_compressed(msg) if compressed else check_image(msg)
         except ImageError as error:
