@@ -12,7 +12,7 @@ from PIL import Image
 
 from ausm_train.data import DavisSource, YouTubeVISSource
 from ausm_train.synthetic import SHAPE_CLASSES, SyntheticConfig, generate_video
-from ausm_train.synthetic.__main__ import main
+from ausm_train.synthetic.__main__ import main, training_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,8 @@ def tree_digest(root):
 def test_cli_writes_both_formats_that_the_loaders_read(tmp_path):
     assert main(["--out", str(tmp_path / "a"), "--videos", "3", "--frames", "5", "--size", "72x56",
                  "--seed", "9", "--format", "both"]) == 0
-    cfg = SyntheticConfig(height=56, width=72, num_frames=5)
+    objects = {k: v for k, v in training_defaults().items() if k.endswith("_objects")}   # the CLI's defaults
+    cfg = SyntheticConfig(height=56, width=72, num_frames=5, **objects)
     expected = [generate_video(cfg, 9, i) for i in range(3)]
 
     davis = DavisSource(tmp_path / "a/davis", "train")
