@@ -280,7 +280,14 @@ class PerceptionNode(Node):
         if now - self._last_log.get(key, -1e9) < self.params["log_throttle_sec"]:
             return
         self._last_log[key] = now
-        getattr(self.get_logger(), {"warn": "warning"}.get(level, level))(text)
+        # One call site per severity: rclpy refuses a second severity from the same line.
+        logger = self.get_logger()
+        if level == "error":
+            logger.error(text)
+        elif level in ("warn", "warning"):
+            logger.warning(text)
+        else:
+            logger.info(text)
 
     # -- outputs -----------------------------------------------------------------------------
     def _publish_result(self, name, header, rgb, result, prompted_ids, step_ms):
@@ -459,8 +466,10 @@ class PerceptionNode(Node):
         response.success = not failed
         response.files = done
         response.message = "; ".join([f"{verb} {', '.join(done)}"] * bool(done) + failed)
-        (self.get_logger().info if not failed else self.get_logger().warning)(f"{verb[:-1]}e state: "
-                                                                            f"{response.message}")
+        if failed:
+            self.get_logger().warning(f"state not {verb}: {response.message}")
+        else:
+            self.get_logger().info(f"state {verb}: {response.message}")
         return response
 
     def _load_on_start(self):
