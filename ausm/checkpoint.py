@@ -190,3 +190,19 @@ def import_swin_imagenet(model, source, strict=False):
     if strict and not report.ok:
         raise CheckpointError(f"Swin import incomplete: {report}")
     return report
+
+
+BACKBONE_FORMAT = "ausm-backbone/1"
+
+
+def import_backbone(model, source):
+    """Starting weights for ``model.backbone``: a backbone file of our own (safetensors
+    with ``format: ausm-backbone/1``, e.g. the tiny backbone distilled from VGG16 by
+    ``ausm_train.realdata.distill``), loaded strictly; anything else is read as official
+    Swin weights (``import_swin_imagenet``)."""
+    if str(source).endswith(".safetensors"):
+        with safe_open(str(source), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") == BACKBONE_FORMAT:
+            return load_weights(model.backbone, load_file(str(source)), strict=True, prefix="backbone.")
+    return import_swin_imagenet(model, source)

@@ -73,7 +73,7 @@ class _Object:
         return pos, radius, self.angle + self.spin * t
 
 
-def _edge_motion(cfg: SyntheticConfig, rng: np.random.Generator, gap: float,
+def edge_motion(cfg: SyntheticConfig, rng: np.random.Generator, gap: float,
                  speed: float) -> tuple[np.ndarray, np.ndarray]:
     """A point ``gap`` pixels beyond a random edge (negative: inside) and a
     velocity of the given speed pointing into the frame, roughly across it."""
@@ -98,12 +98,12 @@ def _draw_object(cfg: SyntheticConfig, rng: np.random.Generator, side: float) ->
         # Start beyond an edge, heading in, possibly some frames away: the
         # object enters mid-video.
         delay = rng.uniform(0, cfg.num_frames / 2)
-        position, velocity = _edge_motion(cfg, rng, radius * _SHAPE_EXTENT + speed * delay, speed)
+        position, velocity = edge_motion(cfg, rng, radius * _SHAPE_EXTENT + speed * delay, speed)
     elif mode < cfg.enter_prob + cfg.exit_prob:
         # Run an entry backwards: the object is wholly gone by frame ``gone``.
         speed = max(speed, 0.6 * cfg.max_speed * side)
         gone = rng.uniform(0.4, 0.9) * cfg.num_frames
-        position, velocity = _edge_motion(cfg, rng, radius * _SHAPE_EXTENT - speed * gone, speed)
+        position, velocity = edge_motion(cfg, rng, radius * _SHAPE_EXTENT - speed * gone, speed)
         velocity = -velocity
     else:
         position = np.array([rng.uniform(0.1, 0.9) * cfg.width, rng.uniform(0.1, 0.9) * cfg.height])

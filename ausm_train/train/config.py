@@ -93,7 +93,7 @@ class TrainConfig:
     model: str = "tiny"                  # named model config or a YAML/JSON path
     model_overrides: Dict[str, Any] = field(default_factory=dict)
     init_checkpoint: Optional[str] = None   # AUSM weights to start from (previous stage)
-    init_backbone: Optional[str] = None     # official Swin / Mask2Former weights for the backbone
+    init_backbone: Optional[str] = None     # backbone weights: our own (ausm-backbone/1, e.g. distilled) or official Swin
     # Re-draw the ID vectors with this std when training from scratch. The model's
     # default (0.14) makes history marks ~10x weaker than the features they are added
     # to, and a model trained from scratch then learns to ignore its history.

@@ -12,28 +12,32 @@ import numpy as np
 from ausm_train.data import (ClipAugment, ClipDataset, CocoPseudoVideoSource, ColorJitter, DavisSource,
                              MixedClipDataset, MOSESource, OVISSource, SAVPngSource, SAVSource, SkipCorrupt,
                              YouTubeVISSource, YouTubeVOSSource)
+from ausm_train.realdata.composite import CompositeConfig, RealCompositeSource
 from ausm_train.synthetic import SyntheticConfig, SyntheticVideoSource
 
 SOURCES = {"davis": DavisSource, "ytvos": YouTubeVOSSource, "mose": MOSESource, "ytvis": YouTubeVISSource,
            "ovis": OVISSource, "coco": CocoPseudoVideoSource, "sav": SAVSource, "sav_png": SAVPngSource}
 
 
-def synthetic_source(args):
+# Generated sources: kind -> (config type, source type); their YAML ``config`` lists become tuples.
+GENERATED = {"synthetic": (SyntheticConfig, SyntheticVideoSource),
+             "real_composite": (CompositeConfig, RealCompositeSource)}
+
+
+def generated_source(kind, args):
+    config_type, source_type = GENERATED[kind]
     args = dict(args)
-    cfg = dict(args.pop("config", {}))
-    for key in ("classes", "radius", "noise_sigma"):
-        if key in cfg:
-            cfg[key] = tuple(cfg[key])
-    return SyntheticVideoSource(SyntheticConfig(**cfg), **args)
+    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in args.pop("config", {}).items()}
+    return source_type(config_type(**cfg), **args)
 
 
 def build_source(spec):
     kind = spec.get("kind")
     args = dict(spec.get("args", {}))
-    if kind == "synthetic":
-        return synthetic_source(args)
+    if kind in GENERATED:
+        return generated_source(kind, args)
     if kind not in SOURCES:
-        raise ValueError(f"unknown data source kind {kind!r}; known: synthetic, {', '.join(sorted(SOURCES))}")
+        raise ValueError(f"unknown data source kind {kind!r}; known: {', '.join(sorted({*GENERATED, *SOURCES}))}")
     return SOURCES[kind](**args)
 
 

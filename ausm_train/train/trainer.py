@@ -37,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ausm import build_model
-from ausm.checkpoint import import_swin_imagenet, load_weights, save_checkpoint
+from ausm.checkpoint import import_backbone, load_weights, save_checkpoint
 from ausm.modules import IDBuffer
 
 from .checkpointing import load_training_state, save_training_state, set_rng_state
@@ -190,7 +190,7 @@ class Trainer:
                 model.id_buffer.vectors.normal_(0.0, cfg.id_vector_init_std)
             notes.append(f"ID vectors drawn with std {cfg.id_vector_init_std}")
         if cfg.init_backbone:
-            report = import_swin_imagenet(model, cfg.init_backbone)
+            report = import_backbone(model, cfg.init_backbone)
             notes.append(f"initialised backbone from {cfg.init_backbone}: {report}")
         if cfg.init_checkpoint:
             # not strict: a later stage may add class heads the earlier one lacked
