@@ -15,9 +15,9 @@ from ausm_ros.bag.dataset_to_bag import EvalBagWriter, WriteOptions
 from ausm_ros.bag.evaluation import replay_and_score
 from ausm_ros.bag.replay import NodeOptions, ReplayOptions
 from ausm_train.data import VideoClip
-from ausm_train.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, VideoAPEvaluator
+from ausm_train.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, JFWithBaselines, VideoAPEvaluator
 from ausm_train.synthetic import SyntheticConfig, generate_video
-from ausm_train.train.evaluate import run_prompted, run_unprompted
+from ausm_train.train.evaluate import clip_labels, run_prompted, run_unprompted
 
 CLASS_NAMES = [f"class{i}" for i in range(8)]   # the tiny model's 8 class logits
 
@@ -74,7 +74,7 @@ def dds(ros_env, monkeypatch):
     return ros_env
 
 
-def test_replay_scores_equal_the_direct_session(checkpoint, dds, tmp_path):
+def test_replay_scores_equal_the_direct_session(checkpoint, dds, tmp_path, capsys):
     torch.set_num_threads(1)   # the node runs with num_threads 1: same kernels, bit-identical results
     model = load_checkpoint(checkpoint).eval()
     config = SyntheticConfig(height=96, width=128, num_frames=8, min_objects=2, max_objects=3)
@@ -111,9 +111,19 @@ def test_replay_scores_equal_the_direct_session(checkpoint, dds, tmp_path):
 
     # The same scoring offline, from the recorded output bags alone.
     offline = tmp_path / "offline.json"
+    capsys.readouterr()
     assert cli_score.main([str(tmp_path / "out" / "prompted"), str(tmp_path / "out" / "unprompted"),
-                           "--report", str(offline), "--no-progress"]) is None
+                           "--report", str(offline), "--no-progress", "--baselines"]) is None
+    printed = capsys.readouterr().out
+    assert "static baseline" in printed and "empty baseline" in printed
     again = json.loads(offline.read_text())["passes"]
+    # the baselines of the report are those of the ground truth, on the same frames
+    direct = JFWithBaselines()
+    for clip in clips:
+        direct.add_labels(clip.video, clip_labels(clip), None)
+    for row in ("static", "empty"):
+        assert again["prompted"]["overall"]["baselines"][row]["J&F-Mean"] == pytest.approx(
+            direct.summary()[row]["J&F-Mean"], abs=1e-12)
     assert again["prompted"]["overall"]["metrics"] == pytest.approx(prompted["overall"]["metrics"], abs=1e-12)
     assert again["unprompted"]["overall"]["metrics"] == pytest.approx(unprompted["overall"]["metrics"], abs=1e-12)
     # And from a plain recording of the node's topics (what `ros2 bag record` gives): no

@@ -27,6 +27,8 @@ def main(argv=None):
     p.add_argument("--namespace", default=None)
     p.add_argument("--node-name", default=None)
     p.add_argument("--report", default=None, help="write the JSON report here")
+    p.add_argument("--baselines", action="store_true",
+                   help="also print the prompted J&F beside the static and empty baselines (always in the report)")
     cli_common.add_progress_flag(p)
     args = p.parse_args(argv)
     from ausm_ros.bag import report as report_io
@@ -41,6 +43,10 @@ def main(argv=None):
     bar = cli_common.progress(not args.no_progress and sys.stderr.isatty())
     report = score_offline(ground_truth, args.outputs, args.task, args.image_topic, args.stream, args.namespace,
                            args.node_name, bar)
+    if args.baselines:
+        for scored in report["passes"].values():
+            text = report_io.baselines_table(scored)
+            print(text if text else f"{scored['task']} pass: no J&F, no baselines")
     if args.report:
         print(f"report: {report_io.write_json(report, args.report)}")
 

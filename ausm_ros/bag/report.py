@@ -100,3 +100,19 @@ def table(pass_report):
                f"from {overall.get('latency_measured_from', 'send time')} to output")
     out += [f"warning: {w}" for w in pass_report.get("warnings", [])]
     return "\n".join(out)
+
+
+def baselines_table(pass_report):
+    """A prompted pass's J&F beside the static and empty baselines on the same frames (the
+    `--baselines` table); None for a pass without them (unprompted, or nothing scored)."""
+    from ausm_train.metrics import format_jf_table
+    overall = pass_report["overall"]
+    if pass_report["task"] != "prompted" or not overall.get("metrics") or not overall.get("baselines"):
+        return None
+    summary = {"model": overall["metrics"], **overall["baselines"]}
+    per_video = {}
+    for r in pass_report["sequences"]:
+        if r.get("metrics") and r.get("baselines"):
+            per_video[r["name"]] = {"model": r["metrics"].get("J&F-Mean"),
+                                    **{k: v.get("J&F-Mean") for k, v in r["baselines"].items()}}
+    return format_jf_table(summary, per_video, title=f"prompted pass J&F and baselines: {pass_report['output_bag']}")

@@ -1,7 +1,9 @@
 """Score one replay (its output bag) against the input bag's ground truth, per sequence.
 
-  prompted    DAVIS semi-supervised J&F (ausm_train.metrics.DavisEvaluator): each ground-truth
-              object is followed through the track id its prompt's acknowledgement names.
+  prompted    DAVIS 2017 semi-supervised J&F (ausm_train.metrics.JFWithBaselines): each ground-truth
+              object is followed through the track id its prompt's acknowledgement names; the
+              node's masks become one label per pixel (overlaps to the higher score, as the node's
+              label image), and the static and empty baselines are scored on the same frames.
   unprompted  YouTube-VIS video mask AP (ausm_train.metrics.VideoAPEvaluator), class-aware when
               the ground truth has classes, and class-agnostic; a track's score is its mean
               detection score, its class the one reported most often.
@@ -16,7 +18,7 @@ import numpy as np
 
 from ausm_ros.bag.instances import category_of, decode, reported_tracks
 from ausm_ros.bag.replay_record import output_stamp
-from ausm_train.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, PredTrack, VideoAPEvaluator
+from ausm_train.metrics import GtTrack, JFWithBaselines, PredTrack, VideoAPEvaluator, masks_to_labels
 
 DEFAULT_RESET_ON_GAP_SEC = 5.0
 
@@ -118,28 +120,40 @@ def node_resets_per_sequence(eval_bag, record, sent_frames):
 
 class _Prompted:
     def __init__(self):
-        self.overall = DavisEvaluator(task=SEMI_SUPERVISED)
+        self.overall = JFWithBaselines()
 
-    def score(self, gt, frame_masks, ack_ids):
-        """frame_masks: position -> {track id: mask}; ack_ids: label -> track id."""
+    def score(self, gt, frame_masks, ack_ids, frame_scores=None):
+        """frame_masks: position -> {track id: mask}; ack_ids: label -> track id;
+        frame_scores: position -> {track id: score}, which settles overlapping masks."""
         shape = (len(gt.annotated), gt.info.height, gt.info.width)
-        pred = {}
+        pred, scores = {}, {}
         for label in gt.masks:
             track = ack_ids.get(label)
             seq = np.zeros(shape, dtype=bool)
+            score = np.full(shape[0], -np.inf)
             if track is not None:
                 for a, position in enumerate(gt.annotated):
                     mask = frame_masks.get(position, {}).get(track)
                     if mask is not None:
                         seq[a] = mask
+                        score[a] = (frame_scores or {}).get(position, {}).get(track, 0.0)
             pred[label] = seq
-        per_sequence = DavisEvaluator(task=SEMI_SUPERVISED)
-        per_sequence.add_video(gt.info.name, gt.masks, pred, shape=shape)
-        self.overall.add_video(gt.info.name, gt.masks, pred, shape=shape)
-        return per_sequence.summary()
+            scores[label] = score
+        gt_labels = masks_to_labels(gt.masks, shape)
+        pred_labels = masks_to_labels(pred, shape, scores)
+        per_sequence = JFWithBaselines()
+        per_sequence.add_labels(gt.info.name, gt_labels, pred_labels, void_label=None)
+        # keyed by position too: two sequences of a bag may share a name
+        self.overall.add_labels(f"{gt.info.index}:{gt.info.name}", gt_labels, pred_labels, void_label=None)
+        self.last_baselines = {row: ev.summary() for row, ev in per_sequence.evaluators.items() if row != "model"}
+        return per_sequence.evaluators["model"].summary()
 
     def summary(self):
-        return self.overall.summary()
+        return self.overall.evaluators["model"].summary()
+
+    def baselines(self):
+        """static / empty -> DAVIS summary over every scored sequence, on the model's frames."""
+        return {row: ev.summary() for row, ev in self.overall.evaluators.items() if row != "model"}
 
 
 class _Unprompted:
@@ -278,7 +292,10 @@ def score_replay(eval_bag, record, task=None, progress=None):
                 if counts.get("applied_late"):
                     warnings.append(f"sequence {info.name}: {counts['applied_late']} prompts were applied to a "
                                     "later frame than their own")
-                row["metrics"] = scorer.score(gt, frame_masks, ids)
+                frame_scores = {position: {t: score for t, (_, score) in tracks.items()}
+                                for position, tracks in frame_tracks}
+                row["metrics"] = scorer.score(gt, frame_masks, ids, frame_scores)
+                row["baselines"] = scorer.last_baselines
             else:
                 row["metrics"] = scorer.score(gt, frame_masks, frame_tracks)
         rows.append(row)
@@ -287,6 +304,8 @@ def score_replay(eval_bag, record, task=None, progress=None):
                "unmatched_outputs": unmatched, "latency_ms": _latency_stats(all_latency),
                "latency_measured_from": "send time" if record.published else "header stamp",
                "node": node_totals, "metrics": scorer.summary() if scored_any else None}
+    if task == "prompted":
+        overall["baselines"] = scorer.baselines() if scored_any else None
     return {"task": task, "output_bag": record.path, "input_bag": str(eval_bag.path),
             "mode": (record.info or {}).get("mode"), "node_parameters": params, "sequences": rows,
             "overall": overall, "warnings": warnings}
