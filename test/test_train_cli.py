@@ -43,8 +43,10 @@ def test_eval_reports_jf_and_video_ap(tmp_path, capsys):
     assert main(["eval", "--checkpoint", str(tmp_path / "model.safetensors"), "--num-videos", "2",
                  "--frames", "4", "--threads", "1", "--json", str(out_json)]) == 0
     res = json.loads(out_json.read_text())
-    for key in ("J&F (mask prompts)", "J&F (box prompts)", "video AP", "class-agnostic AP"):
+    for key in ("J&F (mask prompts)", "J&F (box prompts)", "video AP", "class-agnostic AP",
+                "J&F static baseline", "J&F empty baseline"):
         assert 0.0 <= res["headline"][key] <= 1.0
+    assert res["prompted_mask_baselines"]["static"]["num_objects"] == res["prompted_mask"]["num_objects"]
     assert res["prompted_mask"]["num_objects"] > 0
     assert res["held_out"]["seed"] != 0, "held-out videos use a seed the training data did not"
     # the generator settings come from the training config stored in the checkpoint

@@ -155,6 +155,11 @@ def headline(results):
         line["J&F (mask prompts)"] = results["prompted_mask"]["J&F-Mean"]
     if "prompted_box" in results:
         line["J&F (box prompts)"] = results["prompted_box"]["J&F-Mean"]
+    # the same on both prompt kinds: they depend on the ground truth only
+    baselines = results.get("prompted_mask_baselines") or results.get("prompted_box_baselines") or {}
+    for row in ("static", "empty"):
+        if row in baselines:
+            line[f"J&F {row} baseline"] = baselines[row]["J&F-Mean"]
     if "unprompted" in results:
         line["video AP"] = results["unprompted"]["AP"]
         line["video AP50"] = results["unprompted"]["AP50"]
