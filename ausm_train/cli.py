@@ -69,7 +69,7 @@ def cmd_eval(args):
 
 
 def _eval_davis(model, args):
-    from .data.types import DatasetFormatError
+    from .data.types import CorruptSampleError, DatasetFormatError
     from .evaluation import evaluate_davis
     prompts = ("mask", "box") if args.prompts == "both" else (args.prompts or "mask",)
     results = {}
@@ -80,7 +80,7 @@ def _eval_davis(model, args):
             result = evaluate_davis(model, args.root, out, split=args.split, resolution=args.resolution,
                                     year=args.year, prompt=prompt, session_settings=_session_settings(args),
                                     progress=not args.no_progress)
-        except DatasetFormatError as error:
+        except (DatasetFormatError, CorruptSampleError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         print(result.pop("table"))
@@ -91,13 +91,13 @@ def _eval_davis(model, args):
 
 
 def _eval_ytvis(model, args):
-    from .data.types import DatasetFormatError
+    from .data.types import CorruptSampleError, DatasetFormatError
     from .evaluation import evaluate_ytvis
     try:
         result = evaluate_ytvis(model, args.annotations, args.images, args.out,
                                 session_settings=_session_settings(args), class_head=args.class_head,
                                 max_per_video=args.max_per_video, progress=not args.no_progress)
-    except (DatasetFormatError, ValueError) as error:
+    except (DatasetFormatError, CorruptSampleError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(result.pop("table"))
@@ -139,7 +139,7 @@ def _eval_synthetic(model, args):
 
 
 def cmd_score(args):
-    from .data.types import DatasetFormatError
+    from .data.types import CorruptSampleError, DatasetFormatError
     from .metrics import evaluate_ytvis_json, format_jf_table, score_davis_folder
     try:
         if args.data == "davis":
@@ -161,7 +161,7 @@ def cmd_score(args):
                 return 2
             result = {"class_aware": evaluate_ytvis_json(args.annotations, args.results)}
             print(json.dumps(result, indent=2, default=float))
-    except DatasetFormatError as error:
+    except (DatasetFormatError, CorruptSampleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:

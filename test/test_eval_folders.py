@@ -113,6 +113,18 @@ def test_eval_ytvis_writes_a_results_file(checkpoint, folders, tmp_path, capsys)
     assert _json(tmp_path / "s.json")["class_aware"]["AP"] == pytest.approx(summary["AP"]["AP"], abs=1e-12)
 
 
+def test_eval_ytvis_names_a_frame_of_the_wrong_size(checkpoint, folders, tmp_path, capsys):
+    data = _json(folders / "ytvis" / "valid.json")
+    data["videos"][0]["width"] += 8
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    assert main(["eval", "--checkpoint", checkpoint, "--data", "ytvis", "--annotations", str(tmp_path / "bad.json"),
+                 "--images", str(folders / "ytvis" / "valid" / "JPEGImages"), "--out", str(tmp_path / "r.json"),
+                 "--threads", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "00000.jpg is 64x48, the JSON says 72x48" in err
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_eval_refuses_a_folder_that_is_not_davis(checkpoint, tmp_path, capsys):
     (tmp_path / "JPEGImages" / "480p").mkdir(parents=True)
     assert main(["eval", "--checkpoint", checkpoint, "--data", "davis", "--root", str(tmp_path), "--out",

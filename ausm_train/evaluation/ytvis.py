@@ -66,12 +66,29 @@ def choose_class_head(model, dataset_names: list[str], class_head: str | None = 
     return best
 
 
-def _frames(image_root: Path, video: dict):
+def _frames(image_root: Path, video: dict, height: int, width: int):
+    """The video's frames in order; each must have the size the JSON gives the video,
+    since the results' masks are encoded at that size."""
     for name in video.get("file_names") or []:
         try:
-            yield read_rgb(image_root / name)
+            frame = read_rgb(image_root / name)
         except CorruptSampleError as error:
             raise DatasetFormatError(f"video {video.get('id')}: {error}") from error
+        if frame.shape[:2] != (height, width):
+            raise DatasetFormatError(f"video {video.get('id')}: frame {image_root / name} is "
+                                     f"{frame.shape[1]}x{frame.shape[0]}, the JSON says {width}x{height}")
+        yield frame
+
+
+def _video_size(image_root: Path, video: dict) -> tuple[int, int]:
+    """(height, width) from the JSON, else from the first frame."""
+    if "height" in video and "width" in video:
+        return int(video["height"]), int(video["width"])
+    try:
+        first = read_rgb(image_root / video["file_names"][0])
+    except CorruptSampleError as error:
+        raise DatasetFormatError(f"video {video.get('id')}: {error}") from error
+    return first.shape[0], first.shape[1]
 
 
 def evaluate_ytvis(model, annotations: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
@@ -94,8 +111,8 @@ def evaluate_ytvis(model, annotations: str | os.PathLike, images: str | os.PathL
         files = video.get("file_names") or []
         if not files:
             raise DatasetFormatError(f"{annotations}: video {video.get('id')} lists no file_names")
-        t, h, w = len(files), int(video["height"]), int(video["width"])
-        tracks = observe_unprompted(model, _frames(image_root, video), settings)
+        t, (h, w) = len(files), _video_size(image_root, video)
+        tracks = observe_unprompted(model, _frames(image_root, video, h, w), settings)
         for _, track in class_scored_tracks(tracks, match.to_dataset, max_per_video):
             entries.append(ytvis_result_entry(video["id"], track, t, h, w))
         for track in class_agnostic_tracks(tracks).values():
