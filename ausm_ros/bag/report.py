@@ -6,7 +6,9 @@ from pathlib import Path
 REPORT_FORMAT = "ausm-bag-report/1"
 
 _METRIC_COLUMNS = {
-    "prompted": (("J&F", "J&F-Mean"), ("J", "J-Mean"), ("F", "F-Mean")),
+    # every J&F beside its baselines on the same frames (ausm_train.metrics.baselines)
+    "prompted": (("J&F", "J&F-Mean"), ("J", "J-Mean"), ("F", "F-Mean"), ("static", "static J&F"),
+                 ("empty", "empty J&F")),
     "unprompted": (("AP", "AP"), ("AP50", "AP50"), ("AP agn", "AP_class_agnostic")),
 }
 
@@ -66,6 +68,14 @@ def _resets(r):
     return f"{'?' if node is None else node}/{expected}"
 
 
+def _with_baselines(metrics, baselines):
+    """The metrics plus 'static J&F' and 'empty J&F' (summaries or plain numbers)."""
+    out = dict(metrics or {})
+    for row, value in (baselines or {}).items():
+        out[f"{row} J&F"] = value.get("J&F-Mean") if isinstance(value, dict) else value
+    return out
+
+
 def table(pass_report):
     """Per-sequence rows and an 'all' row: counts, resets (node/explained), metrics in %, latency in ms."""
     task = pass_report["task"]
@@ -73,13 +83,13 @@ def table(pass_report):
     header = ["sequence", "frames", "out", "drop", "resets"] + [c for c, _ in metric_columns] + ["lat p50", "lat p99"]
     rows = []
     for r in pass_report["sequences"]:
-        metrics = r.get("metrics") or {}
+        metrics = _with_baselines(r.get("metrics"), r.get("baselines"))
         latency = r.get("latency_ms") or {}
         rows.append([r["name"], str(r["frames"]), str(r["outputs"]), str(r["dropped"]), _resets(r)]
                     + [_number(metrics.get(key), 100) for _, key in metric_columns]
                     + [_number(latency.get("p50")), _number(latency.get("p99"))])
     overall = pass_report["overall"]
-    metrics = overall.get("metrics") or {}
+    metrics = _with_baselines(overall.get("metrics"), overall.get("baselines"))
     latency = overall.get("latency_ms") or {}
     node_resets = [r["resets"]["node"] for r in pass_report["sequences"]]
     explained = sum(r["resets"]["expected_at_start"] + len(r["resets"]["inside_sequence"])
@@ -98,6 +108,8 @@ def table(pass_report):
     out += [line(["-" * w for w in widths]), line(rows[-1])]
     out.append("resets: reported by the node / explained by the bag's stamps; metrics in %; latency in ms "
                f"from {overall.get('latency_measured_from', 'send time')} to output")
+    if task == "prompted":
+        out.append("static / empty: J&F of the first-appearance masks held still / of no masks, same frames")
     out += [f"warning: {w}" for w in pass_report.get("warnings", [])]
     return "\n".join(out)
 
