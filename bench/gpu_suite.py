@@ -66,7 +66,7 @@ class Suite:
         self.device = torch.device("cuda" if self.gpu else "cpu")
         self.tmp = Path(tempfile.mkdtemp(prefix="ausm_gpu_suite_"))
         self.results: Dict = {"suite": "bench/gpu_suite.py", "dry_run": dry_run, "host": host_info(),
-                              "budget_s": budget_s, "parts": {}}
+                              "budget_s": budget_s, "missing": preflight(), "parts": {}}
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -103,6 +103,23 @@ class Suite:
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(text)
             os.replace(tmp, path)   # a reader (or a cut-short run) never sees half a file
+
+
+# what each part imports beyond torch and the project: a missing one is named up front (the GPU
+# machine has no package registry, so whatever is missing must be brought as wheels)
+PART_NEEDS = {"kernel": [], "mamba_ssm": ["mamba_ssm", "triton", "einops"],
+              "train_speed": ["scipy", "pycocotools", "PIL", "cv2"], "session": [],
+              "tensorrt_rtx": ["onnx", "tensorrt_rtx_bindings", "tensorrt_rtx_libs"]}
+
+
+def preflight() -> Dict:
+    """Per part: the Python packages it needs that are missing here, and nvcc for the kernel."""
+    out = {}
+    for part, mods in PART_NEEDS.items():
+        out[part] = [m for m in mods if importlib.util.find_spec(m) is None]
+    if kh.find_nvcc() is None:
+        out["kernel"].append("nvcc (CUDA toolkit)")
+    return out
 
 
 def host_info() -> Dict:
@@ -294,7 +311,7 @@ def part_train_speed(s: Suite) -> Dict:
         longest = ts.clips_of(max(lengths), 1, hw)
         tf = TeacherForcingConfig(prompt_prob=0.5, never_track_prob=0.0)
         for T in lengths:
-            if s.left() < 30 and rows:
+            if s.left() < 200 and rows:     # keep time for session.step and TensorRT-RTX
                 rows.append({"config": name, "frames": T, "skipped": "budget"})
                 continue
             clips = [c.select_frames(range(T)) for c in longest]
@@ -371,7 +388,7 @@ def part_session(s: Suite) -> Dict:
             if t in marks:
                 s.sync()
                 mem.append({"frame": t, **memory_now(s), "elapsed_s": round(time.perf_counter() - t0, 1)})
-            if t % 100 == 0 and s.left() < 20:
+            if t % 100 == 0 and s.left() < 45:   # keep time for the TensorRT-RTX part
                 break        # the budget ends the long stream; the marks reached are kept
     return {"step": rows, "long_stream": {"config": "tiny", "precision": "fp32", "frames_wanted": total,
                                           "frames_run": reached, "memory": mem}}
@@ -445,6 +462,11 @@ def markdown(r: Dict) -> str:
              f"{' (sm ' + h['compute_capability'] + ')' if h.get('compute_capability') else ''}, "
              f"{h['cpus']} CPUs, torch {h['torch']}, CUDA {h['cuda']}; {r.get('elapsed_s', 0):.0f} s of a "
              f"{r['budget_s']:.0f} s budget.", ""]
+    if r["dry_run"]:
+        lines += ["A dry run shows that every part runs; its numbers (tiny sizes, CPU) measure nothing.", ""]
+    missing = {k: v for k, v in r.get("missing", {}).items() if v}
+    if missing:
+        lines += ["Missing on this host: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in missing.items()), ""]
     for name in PARTS:
         part = r["parts"].get(name)
         if part is None:
@@ -520,6 +542,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     suite = Suite(args.dry_run, Path(args.out), args.budget_s)
+    missing = {k: v for k, v in suite.results["missing"].items() if v}
+    print(f"[gpu_suite] missing here: {missing or 'nothing'}", flush=True)
     if not suite.dry and not suite.gpu:
         print("[gpu_suite] no CUDA device visible: running the dry run instead (--dry-run)", flush=True)
         suite = Suite(True, Path(args.out), args.budget_s)
