@@ -216,6 +216,11 @@ class ModelHandle:
                                   force_rebuild=force_rebuild,
                                   for_cc=gpu[1] if gpu and not targets else None)
         self.engine_path = result.path
+        # the engine must bind exactly what this model's step produces and consumes (an
+        # engine from another export of the same file name would otherwise fail mid-stream)
+        from ausm.export.step_io import io_contract
+        from ausm.export.tensorrt_rtx import check_engine_io
+        check_engine_io(result.io, io_contract(self.model, result.key.input_hw))
         if build_only:
             return None
         engine = TensorRTRtxEngine(result.path, self.model)
