@@ -6,6 +6,7 @@ lookups, atomic files), and the runtime up to the GPU: target check, I/O check, 
 cache load/save and a whole session on a fake execution context."""
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from ausm.runtimes.parity import moving_shapes
 from ausm.session import StreamSession
 from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint
 
+ROOT = Path(__file__).resolve().parents[1]
 trt = pytest.importorskip("tensorrt_rtx_bindings", reason="TensorRT for RTX is not installed "
                           "(pip install tensorrt-rtx-cu12-libs tensorrt-rtx-cu12-bindings)")
 
@@ -356,22 +358,31 @@ def test_auto_picks_tensorrt_rtx_on_an_rtx_gpu_only(monkeypatch):
 
 # -- the SSM plugin and TensorRT-RTX -------------------------------------------------------------
 
-def run_probe(onnx_path, *extra):
+def no_core_dump():
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run_probe(onnx_path, cwd, *extra):
+    """The probe in its own process (TensorRT-RTX may end it), in a scratch directory and
+    with core dumps off, so an abort leaves nothing in the checkout."""
     cmd = [sys.executable, "-m", "ausm.export.tensorrt_rtx_plugin_probe", "--onnx", str(onnx_path), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, env=env,
+                          preexec_fn=no_core_dump)
 
 
-def test_a_plugin_cannot_take_part_in_a_tensorrt_rtx_build(built):
+def test_a_plugin_cannot_take_part_in_a_tensorrt_rtx_build(built, tmp_path):
     """The README's finding, kept true by CI: TensorRT-RTX's network has no plugin layer, so
     the parser, having found and created a plugin for the SSM node, ends the process. If a
     later TensorRT-RTX passes this probe, this test fails: then build the fused plugin in."""
     onnx_path = next((built[1] / "onnx").glob("*.onnx"))
     assert not any(hasattr(trt.INetworkDefinition, n) for n in ("add_plugin_v3", "add_plugin_v2"))
     # unregistered: the parser looks the node up as a plugin and says it is not found
-    proc = run_probe(onnx_path, "--no-register")
+    proc = run_probe(onnx_path, tmp_path, "--no-register")
     assert proc.returncode == 1 and "Plugin not found" in proc.stdout, proc.stdout + proc.stderr
     # registered (an IPluginV3 made through TensorRT-RTX's own bindings: no ABI question)
-    proc = run_probe(onnx_path)
+    proc = run_probe(onnx_path, tmp_path)
     out = proc.stdout + proc.stderr
     assert "registered: True" in out and "parsing (" in out
     assert "parsed:" not in out and "built:" not in out, out
