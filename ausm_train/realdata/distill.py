@@ -109,10 +109,13 @@ def export_from_state(out: Path, model_config: str) -> Path:
 
 
 def run(out: Path, steps: int, batch: int, size_hw, lr: float, seed: int, resume: bool,
-        ckpt_every: int, model_config: str) -> Path:
+        ckpt_every: int, model_config: str, stop_after: int | None = None) -> Path | None:
+    """Train (or resume) and write ``out/backbone.safetensors``; with ``stop_after``, stop
+    after that many steps of this call, leaving only ``state.pt`` (as an interruption would)."""
     out.mkdir(parents=True, exist_ok=True)
     images = real_images("train")
     teacher = HedVGG16(num_blocks=5).load_hed().eval().requires_grad_(False)
+    torch.manual_seed(seed)
     model = Distiller(model_config)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
@@ -144,6 +147,8 @@ def run(out: Path, steps: int, batch: int, size_hw, lr: float, seed: int, resume
             atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                                "scheduler": sched.state_dict(), "step": step + 1,
                                "total_steps": steps, "log": json.dumps(log)}, state_path)
+        if stop_after is not None and step + 1 - start >= stop_after:
+            return None
     (out / "loss.json").write_text(json.dumps(log))
     return export_backbone(model, out / "backbone.safetensors", model_config, step=len(log))
 
