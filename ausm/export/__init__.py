@@ -8,7 +8,10 @@
   tensorrt_builder   engine builder (CLI: python -m ausm.export.tensorrt_builder)
   engine_cache       engine cache key and on-disk cache
   tensorrt_support   guarded TensorRT import, GPU identity, plugin library discovery
+  tensorrt_rtx       TensorRT for RTX: ahead-of-time engine build for RTX targets, its cache
+                     and I/O check (CLI: python -m ausm.export.tensorrt_rtx)
+  tensorrt_rtx_plugin_probe  can a plugin join a TensorRT-RTX build? (it cannot: see README)
   kernel_harness     build and drive the standalone CUDA harness of the fused kernel
   plugin/            CUDA kernel, TensorRT IPluginV3, harness, CMakeLists.txt
-Nothing here imports tensorrt at module import time.
+Nothing here imports tensorrt or tensorrt_rtx_bindings at module import time.
 """

@@ -38,6 +38,7 @@ import logging
 import re
 import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -68,7 +69,7 @@ class TensorRTRtxUnavailable(TensorRTUnavailable):
     """TensorRT for RTX (or a GPU it can run on) is missing."""
 
 
-def import_tensorrt_rtx():
+def import_tensorrt_rtx() -> types.ModuleType:
     """The ``tensorrt_rtx_bindings`` module, or TensorRTRtxUnavailable naming what to install."""
     try:
         import tensorrt_rtx_bindings
@@ -229,7 +230,8 @@ def check_engine_io(io: Dict, contract: Dict) -> None:
         raise ValueError("engine I/O does not match the step's contract: " + "; ".join(problems))
 
 
-def build_serialized_rtx(onnx_model, targets: Sequence[str], trt=None):
+def build_serialized_rtx(onnx_model: onnx.ModelProto, targets: Sequence[str],
+                         trt=None) -> Tuple[bytes, Dict[str, Tuple[Tuple[int, ...], str, bool]]]:
     """Parse (SSM node expanded into standard ops) and build for ``targets``; no GPU needed.
     Returns (engine bytes, network I/O)."""
     trt = trt or import_tensorrt_rtx()

@@ -85,7 +85,8 @@ class TensorRTRtxEngine:
         self.runtime_config.set_runtime_cache(self.runtime_cache)
         self._save_lock = threading.Lock()
 
-    def create_context(self):
+    def create_context(self) -> object:
+        """An execution context sharing this engine's runtime cache."""
         return self.engine.create_execution_context(self.runtime_config)
 
     def stream_handle(self) -> int:
@@ -99,14 +100,15 @@ class TensorRTRtxEngine:
                 return None
             return atomic_write(self.cache_path, bytes(blob))
 
-    def after_first_step(self):
+    def after_first_step(self) -> None:
         self.torch.cuda.current_stream(self.device).synchronize()
         try:
             self.save_runtime_cache()
         except OSError as e:        # a read-only cache directory costs start-up time, not frames
             log.warning("could not write the runtime cache %s: %s", self.cache_path, e)
 
-    def close(self):
+    def close(self) -> None:
+        """Write the runtime cache (kernels compiled so far) beside the engine."""
         self.after_first_step()
 
     def new_runner(self) -> TensorRTStepRunner:
