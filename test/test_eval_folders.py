@@ -73,7 +73,7 @@ def test_eval_davis_writes_pngs_scored_like_vos_benchmark(checkpoint, folders, t
         out = np.stack([read_label_png(p) for p in pngs])
         for i in np.unique(gt[gt > 0]):
             first = int(np.flatnonzero((gt == i).any(axis=(1, 2)))[0])
-            assert (out[first][gt[first] == i] == i).all()
+            assert ((out[first] == i) == (gt[first] == i)).all()
     result = _json(tmp_path / "r.json")["davis"]["mask"]
     ref_jf, ref_j, ref_f, _ = benchmark([str(root / "Annotations" / "480p")], [str(pred)], num_processes=1,
                                         verbose=False)

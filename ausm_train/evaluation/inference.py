@@ -75,7 +75,9 @@ def predict_prompted(model, frames: Iterable[np.ndarray], prompts: Mapping[int, 
                                object_id=int(object_id), image_size=mask.shape)
         labels = session.step(frame).label_image(np.int32)
         if prompt == "mask":
+            # the given mask replaces the model's own output for that object on this frame
             for object_id, mask in given:
+                labels[labels == int(object_id)] = 0
                 labels[mask] = int(object_id)
         yield labels
 
