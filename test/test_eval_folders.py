@@ -82,6 +82,11 @@ def test_eval_davis_writes_pngs_scored_like_vos_benchmark(checkpoint, folders, t
     assert set(result["summary"]) == {"model", "static", "empty"}
     assert result["summary"]["static"]["J&F-Mean"] > result["summary"]["empty"]["J&F-Mean"]
 
+    # the Python route (a checkpoint path is enough) gives the same
+    from ausm_train.evaluation import evaluate_davis
+    direct = evaluate_davis(checkpoint, root, tmp_path / "pred2", progress=False)
+    assert direct["summary"]["model"]["J&F-Mean"] == pytest.approx(result["summary"]["model"]["J&F-Mean"], abs=1e-12)
+
     # the score subcommand reads the same PNGs and says the same
     assert main(["score", "--data", "davis", "--root", str(root), "--pred", str(pred), "--no-progress",
                  "--json", str(tmp_path / "s.json")]) == 0

@@ -27,7 +27,7 @@ from ausm_train.data.io import read_label_png, voc_palette
 from ausm_train.data.types import DatasetFormatError
 from ausm_train.metrics import format_jf_table, score_davis_folder
 
-from .inference import first_appearances, predict_prompted
+from .inference import as_model, first_appearances, predict_prompted
 
 
 def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
@@ -63,14 +63,16 @@ def evaluate_davis(model, root: str | os.PathLike, out: str | os.PathLike, split
                    resolution: str = "480p", year: str = "2017", prompt: str = "mask",
                    sequences: Sequence[str] | None = None, session_settings: Mapping | None = None,
                    progress: bool = True) -> dict:
-    """Run ``model`` prompted on every sequence of the split, write the PNGs to ``out``
-    and score them. Returns {"summary": row -> DAVIS summary (model, static, empty),
-    "per_video": video -> row -> J&F, "sequences", "predictions", "table"}."""
+    """Run ``model`` (or the checkpoint at that path) prompted on every sequence of the
+    split, write the PNGs to ``out`` and score them. Returns {"summary": row -> DAVIS
+    summary (model, static, empty), "per_video": video -> row -> J&F, "sequences",
+    "predictions", "prompt", "table"}."""
     root, out = Path(root), Path(out)
     for sub in (Path("JPEGImages") / resolution, Path("Annotations") / resolution):
         if not (root / sub).is_dir():
             raise DatasetFormatError(f"{root} is not a DAVIS folder: {root / sub} is missing")
     source = DavisSource(root, split=split, resolution=resolution, year=year, sequences=sequences)
+    model = as_model(model)
     model.eval()
     for index in tqdm(range(len(source)), desc=f"{prompt}-prompted", unit="video", disable=not progress):
         sequence = source.video_name(index)

@@ -16,6 +16,7 @@ one frame at a time), for the two evaluation tasks.
 
 from __future__ import annotations
 
+import os
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +26,14 @@ from ausm.session import StreamSession
 from ausm_train.metrics import ObservedTrack
 
 PROMPT_KINDS = ("mask", "box")
+
+
+def as_model(model_or_checkpoint):
+    """A model, or the path of a checkpoint to load one from (on the CPU)."""
+    if isinstance(model_or_checkpoint, (str, os.PathLike)):
+        from ausm.checkpoint import load_checkpoint
+        return load_checkpoint(model_or_checkpoint)
+    return model_or_checkpoint
 
 
 def tight_box(mask: np.ndarray) -> list[float]:

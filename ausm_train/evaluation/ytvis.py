@@ -26,7 +26,7 @@ from ausm_train.data.ytvis import YouTubeVISSource
 from ausm_train.metrics import (ClassMatch, class_agnostic_tracks, class_scored_tracks, evaluate_ytvis_json,
                                 match_classes, ytvis_result_entry)
 
-from .inference import observe_unprompted
+from .inference import as_model, observe_unprompted
 
 
 def write_json_atomic(path: str | os.PathLike, data: object) -> Path:
@@ -94,9 +94,10 @@ def _video_size(image_root: Path, video: dict) -> tuple[int, int]:
 def evaluate_ytvis(model, annotations: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
                    session_settings: Mapping | None = None, class_head: str | None = None,
                    max_per_video: int = 100, progress: bool = True) -> dict:
-    """Run ``model`` unprompted on every video of the JSON, write the results file and,
-    when the JSON has annotations, score it. Returns {"results", "class_head",
-    "class_match", "videos", "AP": summary or None, "AP_class_agnostic": ...}."""
+    """Run ``model`` (or the checkpoint at that path) unprompted on every video of the
+    JSON, write the results file and, when the JSON has annotations, score it. Returns
+    {"results", "class_head", "class_match", "videos", "entries", "AP": summary or None,
+    "AP_class_agnostic": ..., "table"}."""
     source = YouTubeVISSource(annotations, images)
     image_root = Path(images)
     categories = dict(zip(source.category_ids, source.class_names))
@@ -105,6 +106,7 @@ def evaluate_ytvis(model, annotations: str | os.PathLike, images: str | os.PathL
     settings["class_head"] = head
     # match_classes was given names in index order: map indices back to category ids
     match.to_dataset = {m: source.category_ids[d] for m, d in match.to_dataset.items()}
+    model = as_model(model)
     model.eval()
     entries, agnostic = [], []
     for video in tqdm(source.videos, desc="unprompted", unit="video", disable=not progress):
