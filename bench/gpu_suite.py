@@ -283,6 +283,20 @@ def part_mamba_ssm(s: Suite) -> Dict:
     out["module_forward"] = {"max_abs_err_y": max_err(y_ours, y_ref), "rel_err": max_err(y_ours, y_ref) /
                              float(y_ref.abs().max()), "missing_or_unexpected": [list(missing.missing_keys),
                                                                                  list(missing.unexpected_keys)]}
+    try:   # the streaming step: mamba_ssm's Triton selective_state_update vs our twin's step
+        conv_r, ssm_r = ref.allocate_inference_cache(2, 16)
+        conv_o, ssm_o = ours.allocate_state(2, dev)
+        conv_r.zero_(), ssm_r.zero_()
+        errs = []
+        with torch.no_grad():
+            for t in range(8):
+                y_r, conv_r, ssm_r = ref.step(u[:, t:t + 1], conv_r, ssm_r)
+                y_o, (conv_o, ssm_o) = ours.step(u[:, t], (conv_o, ssm_o))
+                errs.append(max_err(y_o, y_r.squeeze(1)))
+        out["module_step"] = {"steps": 8, "max_abs_err_y": max(errs), "max_abs_err_state": max_err(ssm_o, ssm_r),
+                              "state_dtype": str(ssm_r.dtype)}
+    except Exception as e:
+        out["module_step"] = f"{type(e).__name__}: {e}"
     try:   # Mamba-1's scan needs the compiled extension; a Triton-only install has none
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn  # noqa: F401
         out["mamba1_selective_scan"] = "available (not compared here)"
@@ -495,7 +509,7 @@ def markdown(r: Dict) -> str:
                                  f"| {row['kernel']} | | |")
         elif name == "mamba_ssm":
             lines.append(f"mamba-ssm: {res['mamba_ssm']['how']}; our dispatch uses: {res['our_dispatch_uses']}.")
-            for k in ("ssd_scan", "module_forward", "twin_parallel_vs_step", "mamba1_selective_scan"):
+            for k in ("ssd_scan", "module_forward", "module_step", "twin_parallel_vs_step", "mamba1_selective_scan"):
                 if k in res:
                     lines.append(f"- {k}: {json.dumps(res[k], default=str)}")
         elif name == "train_speed":
