@@ -1,5 +1,7 @@
 """Real imagery: the held-out split stays held out, composites are reproducible and
 well formed, the VGG16 port computes HED's edges, and distillation resumes exactly."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -83,3 +85,20 @@ def test_training_config_builds_the_composite_source():
                                                            "config": {"num_frames": 4, "area": [0.05, 0.1]}}})
     clip = src.load(2, frames=[1, 3])
     assert clip.frames.shape[0] == 2 and src.class_names == []
+
+
+def test_loss_curves_are_drawn_from_the_logs(tmp_path):
+    import cv2
+
+    from ausm_train.plots import plot
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = ["step,loss,objectness,class,mask,dice"] + [f"{s},{30 / s},{1 / s},{2 / s},{0.5},{0.4}"
+                                                      for s in range(10, 310, 10)]
+    (run / "train_log.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "distill").mkdir()
+    (tmp_path / "distill" / "loss.json").write_text(json.dumps([4.0 - i / 100 for i in range(200)]))
+    out = plot(run, tmp_path / "distill", tmp_path / "curves.png")
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[1] > image.shape[0] > 200
+    assert image.std() > 10   # something was drawn
