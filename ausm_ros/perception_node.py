@@ -182,8 +182,13 @@ class PerceptionNode(Node):
         given = tuple(self.params["input_size"]) if all(self.params["input_size"]) else None
         hw = given or (tuple(config_hw) if config_hw else None)
         size = f"{hw[0]}x{hw[1]} (HxW)" if hw else "the first frame's size rounded to a multiple of 32"
-        return (f"model input {size}: every camera image is resized to it (bilinear, antialiased, aspect "
-                "ratio not kept); masks and boxes are published at the camera image's own size")
+        import ausm.session
+        if hasattr(ausm.session, "Letterbox"):   # the session letterboxes (ausm/letterbox.py)
+            fit = "scaled by one factor to fit and padded (aspect ratio kept)"
+        else:
+            fit = "resized to it (bilinear, antialiased, aspect ratio not kept)"
+        return (f"model input {size}: every camera image is {fit}; masks and boxes are published at the "
+                "camera image's own size")
 
     # -- setup -----------------------------------------------------------------------------
     def _add_stream(self, name, topic, compressed, image_qos, settings):

@@ -38,7 +38,7 @@ class StreamStats:
         self._events = collections.deque()         # (monotonic time, kind, count): for windowed levels
         self._latency_ms = collections.deque(maxlen=200)
         self._step_ms = collections.deque(maxlen=200)
-        self._stamp_deltas = collections.deque(maxlen=60)
+        self._stamp_deltas = collections.deque(maxlen=20)
         self._last_arrival_stamp: Optional[int] = None
         self._first_input: Optional[float] = None
         self.received = 0
@@ -82,11 +82,13 @@ class StreamStats:
                 return
             delta = stamp_ns - last
             period = self._period_ns()
-            if period and 1.5 * period < delta <= _MAX_GAP_PERIODS * period:
-                missing = int(round(delta / period)) - 1
-                if missing > 0:
-                    self.lost_stamp_gaps += missing
-                    self._event("lost", missing)
+            periods = delta / period if period else 0.0
+            # Only gaps of about a whole number of periods are lost frames; anything else is
+            # a camera whose rate changed (the estimate follows it within ~20 frames).
+            if 1.5 < periods <= _MAX_GAP_PERIODS and abs(periods - round(periods)) < 0.25:
+                missing = int(round(periods)) - 1
+                self.lost_stamp_gaps += missing
+                self._event("lost", missing)
             self._stamp_deltas.append(delta)
 
     def _period_ns(self):

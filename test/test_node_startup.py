@@ -24,7 +24,7 @@ def test_plain_string_topic_cuda_fallback_and_thread_default(ros_env, node):
     import torch
     if not torch.cuda.is_available():
         assert "falling back to 'cpu'" in log, log
-    assert "model input" in log and "resized" in log, log
+    assert "model input" in log and "camera image" in log, log
 
 
 def _run_node(ros_env, checkpoint, *params):
