@@ -192,15 +192,15 @@ class ReplayPass:
         if self.task != "prompted":
             return
         store = typestore()
-        # Ids are the ground-truth labels when no node-side discovery can have taken them.
-        keep_ids = self.node_options is not None or self.node_parameters.get("discovery") is False
+        # The node assigns the ids: a stream never hands out an id twice, and the bag's
+        # sequences share one stream while their ground-truth labels repeat (1, 2, ... in
+        # each). Scoring follows every object through the id its prompt's ack names.
         prompts = [p for p in self.eval_bag.prompts if p.sequence == sequence]
         for ref in prompts:
             msg = store.deserialize_cdr(ref.raw, layout.OBJECT_PROMPT)
             msg.stream = self.options.stream
             msg.class_id = ""
-            if not keep_ids:
-                msg.object_id = 0
+            msg.object_id = 0
             raw = store.serialize_cdr(msg, layout.OBJECT_PROMPT)
             sent = self.link.publish_prompt(raw)
             self.recorder.write_raw(layout.REPLAY_PROMPTS, layout.OBJECT_PROMPT, sent, raw)
