@@ -116,11 +116,17 @@ def test_late_frames_glitches_diagnostics_and_compressed_sizes(ros_env, checkpoi
             bad = rgb_image(np.zeros((4, 8 + width, 3), np.uint8), ns(220.5))
             bad.data = bytes(bad.data)[:10]
             client.image_pubs["camera"].publish(bad)
+        # Another kind of error right behind them: logs are throttled per kind, so it is not hidden.
+        other = rgb_image(np.zeros((4, 8, 3), np.uint8), ns(220.5))
+        other.encoding = "yuv422"
+        client.image_pubs["camera"].publish(other)
         level, message, values = client.wait_for_diagnostics(
-            lambda level, message, values: int(values["invalid_inputs"]) >= 40, 10, "40 invalid inputs")
+            lambda level, message, values: int(values["invalid_inputs"]) >= 41, 10, "41 invalid inputs")
         assert set(values) == keys_before, set(values) ^ keys_before
-        assert int(values["invalid: bad image layout"]) == 40 and "data holds" in values["last_invalid"], values
+        assert int(values["invalid: bad image layout"]) == 40 and "yuv422" in values["last_invalid"], values
         assert level == 1 and "invalid inputs" in message
+        log = proc.log_path.read_text()
+        assert "image rejected: data holds" in log and "image rejected: unsupported encoding 'yuv422'" in log, log
 
         # A 20000x20000 JPEG is refused from its header, before any decoding.
         compressed.publish(_compressed_bomb(ns(1)))
