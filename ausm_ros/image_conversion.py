@@ -83,14 +83,14 @@ def compressed_size(data: bytes) -> tuple:
     a 20000x20000 JPEG of a few kB would otherwise be decoded into gigabytes first."""
     if data[:8] == _PNG_SIGNATURE:
         if len(data) < 24 or data[12:16] != b"IHDR":
-            raise ImageError("png without an IHDR header", "bad compressed data")
+            raise ImageError("corrupt or truncated png: no IHDR header", "bad compressed data")
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if data[:2] != b"\xff\xd8":
-        raise ImageError("neither a png nor a jpeg signature", "bad compressed data")
+        raise ImageError("corrupt or truncated data: neither a png nor a jpeg signature", "bad compressed data")
     i = 2
     while i + 4 <= len(data):
         if data[i] != 0xFF:
-            raise ImageError(f"corrupt jpeg: no marker at byte {i}", "bad compressed data")
+            raise ImageError(f"corrupt or truncated jpeg: no marker at byte {i}", "bad compressed data")
         marker = data[i + 1]
         if marker == 0xFF:                       # fill byte
             i += 1
@@ -106,10 +106,10 @@ def compressed_size(data: bytes) -> tuple:
         if marker == 0xDA or length < 2:         # scan data before any frame header
             break
         i += 2 + length
-    raise ImageError("jpeg without a frame header (truncated or corrupt)", "bad compressed data")
+    raise ImageError("corrupt or truncated jpeg: no frame header", "bad compressed data")
 
 
-def check_compressed(msg: CompressedImage):
+def check_compressed(msg: CompressedImage) -> tuple:
     """Format, presence of data, and the size the header declares (no pixel is decoded)."""
     fmt = msg.format.lower()
     if not any(kind in fmt for kind in ("jpeg", "jpg", "png")):

@@ -140,7 +140,7 @@ def convert(name: str, value: Any) -> Any:
     raise ConfigError(f"parameter '{name}' has no conversion")   # a new type in PARAMETERS
 
 
-def convert_bool(name, value):
+def convert_bool(name: str, value: Any) -> bool:
     if isinstance(value, str):
         value = _parse_yaml(name, value)
     if not isinstance(value, bool):

@@ -71,7 +71,7 @@ _RANGES = {
 }
 
 
-def stream_name_from_topic(topic, index):
+def stream_name_from_topic(topic: str, index: int) -> str:
     """'/front/image_raw/compressed' -> 'front'; falls back to camera<index>."""
     parts = [p for p in topic.strip("/").split("/") if p]
     while parts and parts[-1] in _TOPIC_SUFFIXES:
@@ -82,7 +82,7 @@ def stream_name_from_topic(topic, index):
     return name
 
 
-def default_state_dir():
+def default_state_dir() -> str:
     return os.path.join(os.path.expanduser("~"), ".cache", "ausm", "state")
 
 

@@ -110,7 +110,7 @@ def from_click(msg, stream) -> Tuple[PendingPrompt, Optional[PromptError]]:
     return pending, None
 
 
-def clip_box(box, image_hw):
+def clip_box(box: tuple, image_hw: tuple) -> tuple:
     """A box crossing the image edge keeps its part inside; one with nothing inside is refused."""
     height, width = image_hw
     x1, y1, x2, y2 = box

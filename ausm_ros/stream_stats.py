@@ -66,7 +66,7 @@ class StreamStats:
         self._trim(self._events, now, max(self.window_sec, self.RATE_WINDOW_SEC))
 
     # -- inputs ------------------------------------------------------------------------------
-    def frame_arrived(self, stamp_ns: int, backward_jump_ns: float = 1e9):
+    def frame_arrived(self, stamp_ns: int, backward_jump_ns: float = 1e9) -> None:
         """Every frame that reached the node, before any check: estimates the camera period
         from the stamps and counts frames missing from gaps in them (loss before the node).
         A late frame (back by at most ``backward_jump_ns``) leaves the estimate alone; a
@@ -98,7 +98,7 @@ class StreamStats:
             return None
         return float(np.percentile(np.array(self._stamp_deltas), 20))
 
-    def frame_received(self, replaced_unprocessed: bool):
+    def frame_received(self, replaced_unprocessed: bool) -> None:
         with self._lock:
             now = time.monotonic()
             self._first_input = self._first_input or now
@@ -107,18 +107,18 @@ class StreamStats:
             self.received += 1
             self.dropped += int(replaced_unprocessed)
 
-    def frame_late(self):
+    def frame_late(self) -> None:
         with self._lock:
             self.late += 1
             self._event("late")
 
-    def middleware_lost(self, count: int):
+    def middleware_lost(self, count: int) -> None:
         with self._lock:
             self.lost_middleware += int(count)
             self._event("lost", int(count))
 
     # -- outputs and events -------------------------------------------------------------------
-    def frame_published(self, latency_ms, step_ms, tracked, state_bytes):
+    def frame_published(self, latency_ms: float, step_ms: float, tracked: int, state_bytes: int) -> None:
         with self._lock:
             now = time.monotonic()
             self._outputs.append(now)
@@ -129,13 +129,13 @@ class StreamStats:
             self.tracked_objects = tracked
             self.state_bytes = state_bytes
 
-    def invalid_input(self, kind: str, detail: str = ""):
+    def invalid_input(self, kind: str, detail: str = "") -> None:
         with self._lock:
             self.invalid[kind if kind in INVALID_KINDS else "other"] += 1
             self.last_invalid = f"{kind}: {detail}" if detail else kind
             self._event("invalid")
 
-    def stream_reset(self, kind: str, detail: str = ""):
+    def stream_reset(self, kind: str, detail: str = "") -> None:
         with self._lock:
             self.resets[kind if kind in RESET_KINDS else "other"] += 1
             self.last_reset = detail or kind

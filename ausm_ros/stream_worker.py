@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 from ausm.prompts import PromptAction
 from ausm_ros.image_conversion import ImageError, check_compressed, check_image, compressed_to_rgb, image_to_rgb
@@ -57,7 +57,7 @@ class WorkerSettings:
     id_counter_path: str = ""            # where the stream's used track ids are kept ('' = nowhere)
 
 
-def write_atomically(path: str, text: str):
+def write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so a reader (or a crash) never sees half a file."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -99,18 +99,18 @@ class StreamWorker:
         self._thread = threading.Thread(target=self._run, name=f"ausm-{name}", daemon=True)
 
     # -- called from ROS callbacks (any thread) ----------------------------------------
-    def start(self):
+    def start(self) -> None:
         self._load_id_counter()   # before the first frame: no id used before a restart is handed out
         self._thread.start()
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout: float = 5.0) -> None:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def offer(self, msg, compressed=False):
+    def offer(self, msg, compressed: bool = False) -> None:
         """Newest frame wins: an unprocessed older frame is replaced and counted as dropped.
         Malformed headers are refused here, so they are counted even when a newer frame
         would have replaced them; pixels are only decoded by the inference thread. A frame
@@ -155,17 +155,17 @@ class StreamWorker:
                 return True
         return False
 
-    def request_reset(self, reason):
+    def request_reset(self, reason: str) -> None:
         with self._cv:
             self._reset_reason = reason
             self._cv.notify_all()
 
-    def update_session_settings(self, **changes):
+    def update_session_settings(self, **changes) -> None:
         """Model settings (discovery, thresholds, ...) for the frames from the next one on."""
         with self._cv:
             self._session_settings = {**(self._session_settings or {}), **changes}
 
-    def call(self, fn: Callable, timeout: float):
+    def call(self, fn: Callable, timeout: float) -> Any:
         """Run ``fn(session)`` on the inference thread between frames; its result, or raises
         its error, or TimeoutError."""
         task = _Task(fn)
@@ -182,7 +182,7 @@ class StreamWorker:
             raise task.error
         return task.result
 
-    def expire_prompts(self):
+    def expire_prompts(self) -> None:
         """Reject prompts that waited longer than the horizon for their frame (none came)."""
         horizon = self.settings.prompt_horizon_sec
         now = time.monotonic()
@@ -241,7 +241,7 @@ class StreamWorker:
         self.stats.stream_reset(kind, detail or kind)
         self._log("warn", f"{self.name}:reset:{kind}", f"[{self.name}] stream reset: {detail or kind}")
 
-    def after_restore(self):
+    def after_restore(self) -> None:
         """The session was replaced from a snapshot: continuity starts over, ids stay unique."""
         self._last = None
         self._after_jump = False
@@ -349,7 +349,7 @@ class StreamWorker:
         waiter.done.set()
         self._acknowledge(waiter.pending, outcome)
 
-    def reject_all_prompts(self, reason):
+    def reject_all_prompts(self, reason: str) -> None:
         with self._cv:
             waiting, self._prompts = self._prompts, []
         for waiter in waiting:

@@ -30,7 +30,8 @@ def test_colcon_build_and_import_from_install_space(tmp_path):
     probe = (
         "import ausm_ros, ausm, ausm_train; from ausm_ros.msg import InstanceSegmentation, ObjectPrompt; "
         "from ausm_ros.srv import AddObject, RemoveObject, ResetStream; "
-        "import ausm_ros.msg; print(ausm_ros.__file__); print(ausm.__file__); print(ausm_ros.msg.__file__)"
+        "import ausm_ros.msg; print(ausm_ros.__file__); print(ausm.__file__); print(ausm_ros.msg.__file__); "
+        "from ausm_ros.node_config import shipped_fastdds_profile; print(shipped_fastdds_profile())"
     )
     result = subprocess.run(
         ["bash", "-c", f"source '{install}/setup.bash' && cd / && '{sys.executable}' -c '{probe}' && "
@@ -42,3 +43,5 @@ def test_colcon_build_and_import_from_install_space(tmp_path):
     assert lines[0].startswith(str(install)), f"ausm_ros imported from {lines[0]}, not the install space"
     assert lines[1].startswith(str(install)), f"ausm imported from {lines[1]}, not the install space"
     assert lines[2].startswith(str(install)), f"ausm_ros.msg imported from {lines[2]}, not the install space"
+    # The node (launch file and ausm-perception) finds the shipped Fast DDS profile there too.
+    assert lines[3].startswith(str(install)) and lines[3].endswith("fastdds_large_data.xml"), lines[3]

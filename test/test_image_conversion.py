@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from ausm_ros.image_conversion import ImageError, compressed_to_rgb, image_to_rgb, mask_from_image
+from ausm_ros.image_conversion import (ImageError, check_compressed, compressed_size, compressed_to_rgb,
+                                      image_to_rgb, mask_from_image)
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -84,3 +85,24 @@ def test_prompt_mask_checks_size_and_encoding():
         mask_from_image(mask, (6, 8))
     with pytest.raises(ImageError, match="must be mono8"):
         mask_from_image(make(RGB, "rgb8"), (5, 7))
+
+
+@pytest.mark.parametrize("ext,params", [(".jpg", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]), (".png", [])])
+def test_compressed_size_is_read_from_the_header(ext, params):
+    for h, w in ((24, 32), (480, 640), (7, 1001)):
+        ok, data = cv2.imencode(ext, np.zeros((h, w, 3), np.uint8), params)
+        assert ok and compressed_size(data.tobytes()) == (w, h)
+
+
+def test_declared_size_is_refused_before_decoding():
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))
+    data = bytearray(jpeg.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (20000).to_bytes(2, "big") * 2      # declares 20000x20000
+    with pytest.raises(ImageError, match="absurd image size 20000x20000") as info:
+        check_compressed(CompressedImage(format="jpeg", data=bytes(data)))
+    assert info.value.kind == "bad image size"
+    for broken in (bytes(data[:sof]), b"\xff\xd8garbage", b"not an image"):
+        with pytest.raises(ImageError) as info:
+            check_compressed(CompressedImage(format="jpeg", data=broken))
+        assert info.value.kind == "bad compressed data"
