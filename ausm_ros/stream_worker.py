@@ -95,6 +95,7 @@ class StreamWorker:
         self._last_offered = None        # (stamp_ns, frame_id) of the newest frame let into the mailbox
         self._after_jump = False         # the previous frame reset the stream for a time jump
         self._saved_ids = None
+        self._last_frame_wall = time.monotonic()   # when the stream last brought a frame
         self._prompted_ids = set()
         self._thread = threading.Thread(target=self._run, name=f"ausm-{name}", daemon=True)
 
@@ -183,16 +184,20 @@ class StreamWorker:
         return task.result
 
     def expire_prompts(self) -> None:
-        """Reject prompts that waited longer than the horizon for their frame (none came)."""
+        """Reject prompts that waited longer than the horizon while the stream brought no
+        frame at all (it stopped): their frame is not coming. While frames keep coming a
+        prompt waits for its stamp (those too far ahead are refused at the next frame)."""
         horizon = self.settings.prompt_horizon_sec
         now = time.monotonic()
+        if now - self._last_frame_wall <= horizon:
+            return
         with self._cv:
             expired = [w for w in self._prompts if now - w.since > horizon]
             self._prompts = [w for w in self._prompts if w not in expired]
         for waiter in expired:
             self._finish(waiter, Applied(PromptAck.REJECTED, waiter.pending.object_id or 0,
-                                         f"expired: no frame at or after its stamp arrived within {horizon:g} s "
-                                         "(prompt_horizon_sec)"))
+                                         f"expired: no frame arrived for {horizon:g} s (prompt_horizon_sec) "
+                                         "while it waited for the frame it is stamped with"))
 
     # -- the inference thread -------------------------------------------------------------
     def _run(self):
@@ -275,6 +280,7 @@ class StreamWorker:
         return True
 
     def _process(self, msg, compressed):
+        self._last_frame_wall = time.monotonic()
         try:
             rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
         except ImageError as error:

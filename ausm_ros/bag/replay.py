@@ -86,6 +86,9 @@ class NodeOptions:
             # DAVIS-style evaluation: a prompted object is followed to the end of its video,
             # however long it is hidden (as ausm_train's evaluator runs the session).
             params["release_after_frames"] = 1_000_000
+            # A sequence's prompts are all queued at its start, stamped with the frames where
+            # their objects first appear, which may be far into a long video.
+            params["prompt_horizon_sec"] = 1e6
         params.update(self.extra)
         return params
 
