@@ -75,3 +75,37 @@ class FrameFolderSource(VideoSource):
 
     def num_frames(self, index: int) -> int:
         return len(self._frames[index])
+
+
+class GeneratedVideoSource(VideoSource):
+    """``num_videos`` videos rendered on demand by ``render(config, seed, index)`` (a
+    pure function, so a data set regenerates bit for bit), for training without
+    touching the disk. Subclasses set ``render`` and ``class_names``."""
+
+    video_prefix = ""
+
+    def __init__(self, config, num_videos: int = 1000, seed: int = 0):
+        self.config = config
+        self.num_videos = int(num_videos)
+        self.seed = int(seed)
+        self.name = config.name
+
+    @staticmethod
+    def render(config, seed: int, index: int) -> VideoClip:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.num_videos
+
+    def video_name(self, index: int) -> str:
+        return f"{self.video_prefix}s{self.seed}_{index:05d}"
+
+    def num_frames(self, index: int) -> int:
+        return self.config.num_frames
+
+    def load(self, index: int, frames: Sequence[int] | None = None,
+             rng: np.random.Generator | None = None) -> VideoClip:
+        if not 0 <= index < self.num_videos:
+            raise IndexError(index)
+        clip = self.render(self.config, self.seed, index)
+        return clip if frames is None else clip.select_frames(self._frame_indices(index, frames))

@@ -15,18 +15,11 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from ..synthetic.__main__ import _size
 from ..synthetic.writers import write_clips
 from .composite import CompositeConfig, render_composite
 
 CLASS_NAMES = ("object",)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 128x96, not {text!r}") from None
-    return w, h
 
 
 def main(argv: list[str] | None = None) -> int:

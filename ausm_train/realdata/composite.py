@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
 
-from ..data.source import VideoSource
+from ..data.source import GeneratedVideoSource
 from ..data.types import NO_CATEGORY, VideoClip
 from ..synthetic.scene import edge_motion
 from .pool import photos, video_frames
@@ -252,29 +251,13 @@ def render_composite(cfg: CompositeConfig, seed: int, index: int) -> VideoClip:
                      video=f"{cfg.split}_s{seed}_{index:05d}", frame_names=[f"{t:05d}" for t in range(T)])
 
 
-class RealCompositeSource(VideoSource):
-    """``num_videos`` composited videos generated on demand (same interface as the
-    real-data loaders); class-agnostic."""
+class RealCompositeSource(GeneratedVideoSource):
+    """Composited videos generated on demand (same interface as the real-data loaders);
+    class-agnostic."""
+
+    render = staticmethod(render_composite)
 
     def __init__(self, config: CompositeConfig = CompositeConfig(), num_videos: int = 1000, seed: int = 0):
-        self.config = config
-        self.num_videos = int(num_videos)
-        self.seed = int(seed)
-        self.name = config.name
+        super().__init__(config, num_videos, seed)
+        self.video_prefix = f"{config.split}_"
         self.class_names: list[str] = []
-
-    def __len__(self) -> int:
-        return self.num_videos
-
-    def video_name(self, index: int) -> str:
-        return f"{self.config.split}_s{self.seed}_{index:05d}"
-
-    def num_frames(self, index: int) -> int:
-        return self.config.num_frames
-
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
-        if not 0 <= index < self.num_videos:
-            raise IndexError(index)
-        clip = render_composite(self.config, self.seed, index)
-        return clip if frames is None else clip.select_frames(self._frame_indices(index, frames))

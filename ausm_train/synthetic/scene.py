@@ -11,7 +11,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..data.source import VideoSource
+from ..data.source import GeneratedVideoSource
 from ..data.types import VideoClip
 from .appearance import Texture, background
 from .shapes import SHAPE_CLASSES, shape_mask
@@ -202,29 +202,11 @@ def render_scene(cfg: SyntheticConfig, seed: int, index: int) -> tuple[VideoClip
     return clip, amodal[visible]
 
 
-class SyntheticVideoSource(VideoSource):
-    """``num_videos`` synthetic videos generated on demand, for training without
-    touching the disk. Same VideoSource interface as the real-data loaders."""
+class SyntheticVideoSource(GeneratedVideoSource):
+    """Synthetic videos generated on demand; same interface as the real-data loaders."""
+
+    render = staticmethod(generate_video)
 
     def __init__(self, config: SyntheticConfig = SyntheticConfig(), num_videos: int = 1000, seed: int = 0):
-        self.config = config
-        self.num_videos = int(num_videos)
-        self.seed = int(seed)
-        self.name = config.name
+        super().__init__(config, num_videos, seed)
         self.class_names = list(config.classes)
-
-    def __len__(self) -> int:
-        return self.num_videos
-
-    def video_name(self, index: int) -> str:
-        return f"s{self.seed}_{index:05d}"
-
-    def num_frames(self, index: int) -> int:
-        return self.config.num_frames
-
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
-        if not 0 <= index < self.num_videos:
-            raise IndexError(index)
-        clip = generate_video(self.config, self.seed, index)
-        return clip if frames is None else clip.select_frames(self._frame_indices(index, frames))
