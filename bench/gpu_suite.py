@@ -417,7 +417,9 @@ def part_tensorrt_rtx(s: Suite) -> Dict:
     trt = rtx.import_tensorrt_rtx()
     ckpt = ROOT / "ausm" / "checkpoints" / "demo_tiny.safetensors"
     model = load_checkpoint(str(ckpt)).eval()
-    onnx_path = cached_step_onnx(model, None, cache_dir=s.tmp / "onnx")
+    # the checkpoint's own input size; a config without one gets the camera size (GPU) or a small one
+    hw = None if model.config.input_size else ((480, 640) if s.gpu else (128, 128))
+    onnx_path = cached_step_onnx(model, hw, cache_dir=s.tmp / "onnx")
     t = time.perf_counter()
     res = rtx.build_rtx_engine(onnx_path, cache_dir=s.tmp / "engines", targets="all", force_rebuild=True)
     out: Dict = {"tensorrt_rtx": trt.__version__, "engine": res.path.name, "targets": list(res.key.targets),

@@ -37,13 +37,20 @@ def bundled():
     return resolve_checkpoint("")
 
 
+def input_size_for(checkpoint):
+    """None when the checkpoint's config fixes its input size (the engine is built for it),
+    else a size to build for: whatever checkpoint is bundled must build."""
+    return None if load_checkpoint(checkpoint).config.input_size else (128, 160)
+
+
 @pytest.fixture(scope="module")
 def built(bundled, tmp_path_factory):
     """The bundled checkpoint exported and built (all default targets) by the node's own
     first-start path, with build_only: no GPU is involved."""
     cache = tmp_path_factory.mktemp("rtx_cache")
     t0 = time.perf_counter()
-    handle = ModelHandle(bundled, "cpu", backend="tensorrt_rtx", cache_dir=str(cache), build_only=True)
+    handle = ModelHandle(bundled, "cpu", backend="tensorrt_rtx", cache_dir=str(cache), build_only=True,
+                         input_size=input_size_for(bundled))
     seconds = time.perf_counter() - t0
     path = Path(handle.engine_path)
     meta = read_sidecar(path)
@@ -124,7 +131,8 @@ def test_explicit_targets_with_the_build_only_cli(built):
 def test_second_start_reuses_the_engine(built, bundled):
     handle, cache, path, _ = built
     mtime = path.stat().st_mtime_ns
-    again = ModelHandle(bundled, "cpu", backend="tensorrt_rtx", cache_dir=str(cache), build_only=True)
+    again = ModelHandle(bundled, "cpu", backend="tensorrt_rtx", cache_dir=str(cache), build_only=True,
+                        input_size=input_size_for(bundled))
     assert Path(again.engine_path) == path and path.stat().st_mtime_ns == mtime
     with pytest.raises(RuntimeError, match="build_only"):
         again.new_session(None)
