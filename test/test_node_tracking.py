@@ -29,8 +29,10 @@ def demo_node(ros_env, tmp_path):
 
 
 def test_prompt_mid_stream_follows_the_object(ros_env, demo_node):
-    # A held-out video (training uses seed 0); its largest object, prompted at frame 4.
-    clip = generate_video(SyntheticConfig(num_frames=16, min_objects=2, max_objects=3), seed=4242, index=0)
+    # A held-out video (training uses seed 0) at the model's own 4:3 input size; its largest
+    # object, prompted at frame 4.
+    clip = generate_video(SyntheticConfig(height=96, width=128, num_frames=16, min_objects=2, max_objects=3),
+                          seed=4242, index=0)
     start = 4
     areas = clip.masks[:, start].reshape(len(clip.masks), -1).sum(1)
     target = int(np.argmax(areas))
