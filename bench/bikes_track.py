@@ -7,7 +7,7 @@ how much of it lies on the cyclist (inside the region he occupies during the sho
 ``--person-box``) and how many pixels of it are outside, and it writes a strip of
 overlay frames (PNG) for a person to judge.
 
-    python bench/bikes_track.py --out bench/results/bikes_track.png
+    python bench/bikes_track.py        # writes docs/bikes_track.png
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--person-box", type=float, nargs=4, default=[360, 0, 500, 272],
                    metavar=("X1", "Y1", "X2", "Y2"), help="where the cyclist is during the whole shot")
     p.add_argument("--strip", type=int, default=6, help="frames in the PNG strip")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "bikes_track.png")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "bikes_track.png")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
