@@ -198,13 +198,15 @@ class StreamStats:
             for t, kind, count in self._events:
                 if now - t <= self.window_sec:
                     recent[kind] += count
-            if self.received == 0:
+            if self.received == 0 and not recent["lost"]:
                 return WARN, "no images received yet"
             problems = []
             expected = self._expected_rate()
             span = min(self.RATE_WINDOW_SEC, now - (self._first_input or now))
             rate = len(self._inputs) / max(span, 1e-3)
-            if span >= 2.0 and expected > 0 and rate < 0.5 * expected:
+            # frames lost on the way and none arrived: the rate has collapsed to zero, say so
+            collapsed = self.received == 0 or span >= 2.0
+            if collapsed and expected > 0 and rate < 0.5 * expected:
                 problems.append(f"input rate {rate:.1f} Hz is below half the expected {expected:.1f} Hz")
             arrived = len(self._inputs) + recent["late"]
             if recent["lost"] and recent["lost"] > 0.01 * (recent["lost"] + arrived):

@@ -25,8 +25,11 @@ def test_vga_and_hd_arrive_over_best_effort_with_the_shipped_profile(ros_env, no
     client = Client(ros_env, streams=("vga", "hd"))
     try:
         client.wait_for_node("vga")
-        for stream, (w, h) in (("vga", (640, 480)), ("hd", (1280, 720))):
-            camera(ros_env, f"/{stream}/image_raw", w, h, 60, 15.0, profile=True)
+        # The failure this guards against (large images fragmented over UDP, lost whatever the
+        # rate) shows at any rate; 1280x720 goes at 5 Hz because at 15 Hz a 2-core machine
+        # running the camera, the node and inference in Python loses 3-10 of 60 frames to CPU.
+        for stream, (w, h), hz in (("vga", (640, 480), 15.0), ("hd", (1280, 720), 5.0)):
+            camera(ros_env, f"/{stream}/image_raw", w, h, 60, hz, profile=True)
             _, _, values = client.wait_for_diagnostics(
                 lambda level, message, values: int(values["frames_received"]) >= 60, 10,
                 f"{stream}: all 60 frames received", stream)
