@@ -19,7 +19,7 @@ from .scene import SyntheticConfig, generate_video
 from .writers import write_clips
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = training_defaults()
     parser.add_argument("--frames", type=int, default=defaults["num_frames"],
                         help="frames per video (default: the demo training config's, %(default)s)")
-    parser.add_argument("--size", type=_size, default=(defaults["width"], defaults["height"]),
+    parser.add_argument("--size", type=parse_size, default=(defaults["width"], defaults["height"]),
                         help=f"frame size WxH (default: the demo training config's, "
                              f"{defaults['width']}x{defaults['height']})")
     parser.add_argument("--seed", type=int, default=0, help="data set seed (video i depends only on seed and i)")
