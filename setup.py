@@ -1,4 +1,5 @@
 """pip install for the no-ROS route; in a ROS workspace CMakeLists.txt installs the same packages."""
+
 from setuptools import find_packages, setup
 
 setup(
@@ -8,7 +9,10 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=("ausm", "ausm.*", "ausm_train", "ausm_train.*", "ausm_ros", "ausm_ros.*")),
-    package_data={"ausm": ["configs/*.yaml", "checkpoints/*", "export/plugin/*", "export/plugin/*/*"], "ausm_train": ["configs/*.yaml"]},
+    package_data={
+        "ausm": ["configs/*.yaml", "checkpoints/*", "export/plugin/*", "export/plugin/*/*"],
+        "ausm_train": ["configs/*.yaml"],
+    },
     entry_points={
         "console_scripts": [
             "ausm-perception = ausm_ros.perception_main:main",

@@ -1,4 +1,5 @@
 """AUSM: Autoregressive Universal Segmentation Model, pure PyTorch (no ROS)."""
+
 from .config import ModelConfig, available_configs, load_config
 from .model import AUSM, History, build_model
 

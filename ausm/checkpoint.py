@@ -9,6 +9,7 @@ read files: no pickle code execution.
 ``import_swin_imagenet`` maps an official Swin release checkpoint (ImageNet classifier
 ``{"model": state_dict}``, or Mask2Former-style ``backbone.*`` keys) onto our backbone.
 """
+
 import json
 import os
 from dataclasses import dataclass, field
@@ -31,10 +32,10 @@ class CheckpointError(ValueError):
 
 @dataclass
 class LoadReport:
-    missing: List[str] = field(default_factory=list)       # in the model, not in the file
-    unexpected: List[str] = field(default_factory=list)    # in the file, not in the model
-    mismatched: List[str] = field(default_factory=list)    # "name: file shape vs model shape"
-    ignored: List[str] = field(default_factory=list)       # dropped on purpose by an importer
+    missing: List[str] = field(default_factory=list)  # in the model, not in the file
+    unexpected: List[str] = field(default_factory=list)  # in the file, not in the model
+    mismatched: List[str] = field(default_factory=list)  # "name: file shape vs model shape"
+    ignored: List[str] = field(default_factory=list)  # dropped on purpose by an importer
     loaded: int = 0
 
     @property
@@ -97,14 +98,13 @@ def load_weights(model, state_dict, strict=True, prefix=""):
     report.unexpected = sorted(k for k in state_dict if k not in own)
     for k in sorted(set(own) & set(state_dict)):
         if tuple(own[k].shape) != tuple(state_dict[k].shape):
-            report.mismatched.append(f"{prefix}{k}: file {tuple(state_dict[k].shape)} vs model "
-                                     f"{tuple(own[k].shape)}")
+            report.mismatched.append(f"{prefix}{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}")
     if prefix:
         report.missing = [prefix + k for k in report.missing]
         report.unexpected = [prefix + k for k in report.unexpected]
     if strict and not report.ok:
         raise CheckpointError(f"checkpoint does not match the model: {report}")
-    bad = {m.split(":")[0][len(prefix):] for m in report.mismatched}
+    bad = {m.split(":")[0][len(prefix) :] for m in report.mismatched}
     with torch.no_grad():
         for k, v in state_dict.items():
             if k in own and k not in bad:
@@ -117,6 +117,7 @@ def load_checkpoint(path, config=None, strict=True, device="cpu"):
     """Build the model a checkpoint was saved from and load its weights.
     ``config`` (name, path or ModelConfig), if given, must match the stored one."""
     from .model import AUSM
+
     stored = read_checkpoint_config(path)
     if config is not None:
         wanted = load_config(config)
@@ -142,7 +143,7 @@ def _read_any(source):
         sd = load_file(str(source))
     else:
         sd = torch.load(str(source), map_location="cpu", weights_only=True)
-    for key in ("model", "state_dict", "model_state"):   # official releases wrap the weights
+    for key in ("model", "state_dict", "model_state"):  # official releases wrap the weights
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]
     return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
@@ -151,7 +152,7 @@ def _read_any(source):
 def _resize_bias_table(table, size):
     """Bicubic resize of a (2w-1)^2 x heads relative position table to another window."""
     n_old, heads = table.shape
-    s_old, s_new = int(round(n_old ** 0.5)), int(round(size ** 0.5))
+    s_old, s_new = int(round(n_old**0.5)), int(round(size**0.5))
     grid = table.t().reshape(1, heads, s_old, s_old).float()
     grid = F.interpolate(grid, size=(s_new, s_new), mode="bicubic", align_corners=False)
     return grid.reshape(heads, -1).t().to(table.dtype)
@@ -166,13 +167,16 @@ def map_swin_state_dict(sd, backbone):
         name = k
         for p in ("module.", "backbone.", "encoder."):
             if name.startswith(p):
-                name = name[len(p):]
-        if k.startswith(("sem_seg_head.", "criterion.")) or name.startswith("head.") \
-                or name in ("norm.weight", "norm.bias") or name.endswith(_DERIVED):
-            ignored.append(k)   # classifier head / final norm / derived buffers / other heads
+                name = name[len(p) :]
+        if (
+            k.startswith(("sem_seg_head.", "criterion."))
+            or name.startswith("head.")
+            or name in ("norm.weight", "norm.bias")
+            or name.endswith(_DERIVED)
+        ):
+            ignored.append(k)  # classifier head / final norm / derived buffers / other heads
             continue
-        if name.endswith("relative_position_bias_table") and name in own \
-                and v.shape != own[name].shape:
+        if name.endswith("relative_position_bias_table") and name in own and v.shape != own[name].shape:
             v = _resize_bias_table(v, own[name].shape[0])
         mapped[name] = v
     return mapped, ignored

@@ -5,6 +5,7 @@ Sizes live in the YAML files, not in code: ``load_config("tiny")`` reads
 same shape (YAML or JSON). Unknown keys are errors, so a typo cannot silently fall
 back to a default.
 """
+
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -22,16 +23,16 @@ class ModelConfig:
     # backbone: "tiny" (conv) or "swin"; backbone_args are passed to its constructor
     backbone: str = "tiny"
     backbone_args: Dict = field(default_factory=dict)
-    hidden_dim: int = 64                      # D, the width of every token and query
+    hidden_dim: int = 64  # D, the width of every token and query
     # model input [H, W]; frames are resized to it. null: keep the frame's own size,
     # rounded up to a multiple of size_divisor.
     input_size: Optional[List[int]] = None
     size_divisor: int = 32
     pixel_mean: List[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])
     pixel_std: List[float] = field(default_factory=lambda: [58.395, 57.12, 57.375])
-    pixel_decoder_layers: int = 0             # transformer encoder layers on the 1/32 level
+    pixel_decoder_layers: int = 0  # transformer encoder layers on the 1/32 level
     # temporal SSM in the history compressor
-    ssm: str = "mamba1"                       # mamba1 | mamba2
+    ssm: str = "mamba1"  # mamba1 | mamba2
     ssm_args: Dict = field(default_factory=lambda: {"d_state": 16, "d_conv": 4, "expand": 2})
     compressor_layers: int = 6
     history_decoder_layers: int = 6
@@ -47,13 +48,13 @@ class ModelConfig:
     # trained with; the named configs (ausm/configs/*.yaml) set it true.
     mask_decoder_history_first: bool = False
     num_heads: int = 8
-    ffn_dim: int = 1024                       # compressor / history decoder FFN width
+    ffn_dim: int = 1024  # compressor / history decoder FFN width
     mask_decoder_ffn_dim: int = 2048
     dropout: float = 0.0
-    num_ids: int = 100                        # N_id, the ID buffer
-    num_det_queries: int = 100                # N_det, learned detection queries
+    num_ids: int = 100  # N_id, the ID buffer
+    num_det_queries: int = 100  # N_det, learned detection queries
     num_classes: Dict[str, int] = field(default_factory=lambda: {"coco": 80})
-    marker_eps: float = 1e-6                  # epsilon of the Token Mark average
+    marker_eps: float = 1e-6  # epsilon of the Token Mark average
     # Class names per class head (dataset name -> names in class-index order, at most
     # num_classes[head] of them); empty when unknown. Training writes them from its
     # data sets; the ROS node publishes them (LabelInfo, detection labels).
@@ -67,8 +68,7 @@ class ModelConfig:
         if self.input_size is not None:
             self.input_size = [int(v) for v in self.input_size]
             if len(self.input_size) != 2 or any(v % self.size_divisor for v in self.input_size):
-                raise ValueError(f"input_size {self.input_size} must be [H, W], multiples of "
-                                 f"{self.size_divisor}")
+                raise ValueError(f"input_size {self.input_size} must be [H, W], multiples of {self.size_divisor}")
         if not self.num_classes:
             raise ValueError("num_classes needs at least one dataset head")
         self.num_classes = {str(k): int(v) for k, v in self.num_classes.items()}
@@ -79,15 +79,16 @@ class ModelConfig:
             raise ValueError(
                 f"mask_decoder_layers {self.mask_decoder_layers} never reads the history features "
                 f"G_t (first read in layer {history_layer} with mask_decoder_history_first="
-                f"{str(self.mask_decoder_history_first).lower()}); need at least {history_layer + 1}")
+                f"{str(self.mask_decoder_history_first).lower()}); need at least {history_layer + 1}"
+            )
         self.class_names = {str(k): [str(n) for n in v] for k, v in (self.class_names or {}).items()}
         for head, names in self.class_names.items():
             if head not in self.num_classes:
-                raise ValueError(f"class_names for '{head}', which is not a class head "
-                                 f"({sorted(self.num_classes)})")
+                raise ValueError(f"class_names for '{head}', which is not a class head ({sorted(self.num_classes)})")
             if len(names) > self.num_classes[head]:
-                raise ValueError(f"class_names['{head}'] has {len(names)} names, the head "
-                                 f"{self.num_classes[head]} classes")
+                raise ValueError(
+                    f"class_names['{head}'] has {len(names)} names, the head {self.num_classes[head]} classes"
+                )
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -127,8 +128,7 @@ def load_config(name_or_path, **overrides) -> ModelConfig:
         if not p.suffix and not p.exists():
             p = CONFIG_DIR / f"{name_or_path}.yaml"
             if not p.exists():
-                raise ValueError(f"unknown config '{name_or_path}'; named configs: "
-                                 f"{available_configs()}")
+                raise ValueError(f"unknown config '{name_or_path}'; named configs: {available_configs()}")
         if not p.exists():
             raise ValueError(f"config file not found: {p}")
         d = yaml.safe_load(p.read_text()) or {}

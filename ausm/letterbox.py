@@ -50,7 +50,7 @@ class Letterbox:
             return x
         out = x.new_empty(*x.shape[:2], mh, mw)
         out[:] = fill
-        out[..., oy:oy + ih, ox:ox + iw] = x
+        out[..., oy : oy + ih, ox : ox + iw] = x
         return out
 
     def image_to_model(self, image: torch.Tensor, fill_rgb: torch.Tensor) -> torch.Tensor:
@@ -71,5 +71,5 @@ class Letterbox:
         x = logits[None]
         if (ih, iw) != (mh, mw):
             x = F.interpolate(x, size=(mh, mw), mode="bilinear", align_corners=False)
-            x = x[..., oy:oy + ih, ox:ox + iw]
+            x = x[..., oy : oy + ih, ox : ox + iw]
         return F.interpolate(x, size=tuple(self.image_hw), mode="bilinear", align_corners=False)[0]

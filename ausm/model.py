@@ -18,6 +18,7 @@ The recurrent state is a flat list of tensors (see ``state_names``):
 ID rows are addressed through ``id_slots`` (indices into the ID buffer, < 0 = padding)
 with a validity mask, so the object count is a fixed tensor dimension.
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -25,8 +26,7 @@ import torch.nn as nn
 
 from .backbones import build_backbone
 from .config import ModelConfig, load_config
-from .modules import (HistoryCompressor, HistoryDecoder, HistoryMarker, IDBuffer, MaskDecoder,
-                      PixelDecoder)
+from .modules import HistoryCompressor, HistoryDecoder, HistoryMarker, IDBuffer, MaskDecoder, PixelDecoder
 from .modules.layers import sine_position_embedding
 
 
@@ -35,15 +35,18 @@ class History:
     """Teacher-forced history of a clip. For frame t: which ID slots are allocated
     (``id_slots`` [B, T, K] long, < 0 = padding; ``id_valid`` [B, T, K] bool) and their
     masks from frame t-1 (``id_masks`` [B, T, K, H/4, W/4] in [0, 1]; at t = 0, the prompts)."""
+
     id_slots: torch.Tensor
     id_masks: torch.Tensor
     id_valid: torch.Tensor
 
     @staticmethod
     def empty(batch, frames, mask_hw, device=None):
-        return History(torch.full((batch, frames, 0), -1, dtype=torch.long, device=device),
-                       torch.zeros(batch, frames, 0, *mask_hw, device=device),
-                       torch.zeros(batch, frames, 0, dtype=torch.bool, device=device))
+        return History(
+            torch.full((batch, frames, 0), -1, dtype=torch.long, device=device),
+            torch.zeros(batch, frames, 0, *mask_hw, device=device),
+            torch.zeros(batch, frames, 0, dtype=torch.bool, device=device),
+        )
 
 
 class AUSM(nn.Module):
@@ -53,23 +56,29 @@ class AUSM(nn.Module):
         self.config = cfg
         D = cfg.hidden_dim
         self.backbone = build_backbone(cfg.backbone, **cfg.backbone_args)
-        self.pixel_decoder = PixelDecoder(self.backbone.out_channels, D, cfg.pixel_decoder_layers,
-                                          cfg.num_heads, cfg.ffn_dim)
+        self.pixel_decoder = PixelDecoder(
+            self.backbone.out_channels, D, cfg.pixel_decoder_layers, cfg.num_heads, cfg.ffn_dim
+        )
         self.marker = HistoryMarker(D, cfg.marker_eps)
-        self.compressor = HistoryCompressor(D, cfg.compressor_layers, cfg.num_heads, cfg.ffn_dim,
-                                            cfg.ssm, cfg.ssm_args, cfg.dropout)
-        self.history_decoder = HistoryDecoder(D, cfg.history_decoder_layers, cfg.num_heads,
-                                              cfg.ffn_dim, cfg.history_decoder_self_attn,
-                                              cfg.dropout)
+        self.compressor = HistoryCompressor(
+            D, cfg.compressor_layers, cfg.num_heads, cfg.ffn_dim, cfg.ssm, cfg.ssm_args, cfg.dropout
+        )
+        self.history_decoder = HistoryDecoder(
+            D, cfg.history_decoder_layers, cfg.num_heads, cfg.ffn_dim, cfg.history_decoder_self_attn, cfg.dropout
+        )
         self.id_buffer = IDBuffer(cfg.num_ids, D)
-        self.mask_decoder = MaskDecoder(D, cfg.mask_decoder_layers, cfg.num_heads,
-                                        cfg.mask_decoder_ffn_dim, cfg.num_det_queries,
-                                        cfg.num_classes, cfg.dropout,
-                                        history_first=cfg.mask_decoder_history_first)
-        self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1),
-                             persistent=False)
+        self.mask_decoder = MaskDecoder(
+            D,
+            cfg.mask_decoder_layers,
+            cfg.num_heads,
+            cfg.mask_decoder_ffn_dim,
+            cfg.num_det_queries,
+            cfg.num_classes,
+            cfg.dropout,
+            history_first=cfg.mask_decoder_history_first,
+        )
+        self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1), persistent=False)
 
     # -- shapes and state ----------------------------------------------------------
     @staticmethod
@@ -82,8 +91,9 @@ class AUSM(nn.Module):
         return hw[0] // 4, hw[1] // 4
 
     def state_names(self):
-        return ["prev_x"] + [f"compressor.{i}.{k}" for i in range(len(self.compressor.layers))
-                             for k in ("conv_state", "ssm_state")]
+        return ["prev_x"] + [
+            f"compressor.{i}.{k}" for i in range(len(self.compressor.layers)) for k in ("conv_state", "ssm_state")
+        ]
 
     def state_shapes(self, batch, hw):
         h, w = self.feature_size(hw)
@@ -112,8 +122,7 @@ class AUSM(nn.Module):
         pos = sine_position_embedding(h, w, D, x.device, x.dtype)
         g = self.history_decoder(x.flatten(2).transpose(1, 2), f, pos)
         g = g.transpose(1, 2).reshape(n, D, h, w)
-        return self.mask_decoder(id_queries, id_valid, [levels[0], levels[1], g], mask_features,
-                                 id_masks)
+        return self.mask_decoder(id_queries, id_valid, [levels[0], levels[1], g], mask_features, id_masks)
 
     # -- training path -------------------------------------------------------------
     def forward_clip(self, frames, history, state=None, return_state=False):
@@ -129,26 +138,26 @@ class AUSM(nn.Module):
         also the state after the last frame."""
         B, T = frames.shape[:2]
         levels, mask_features = self.encode(frames.flatten(0, 1))
-        x = levels[2]                                                # [B*T, D, h, w]
+        x = levels[2]  # [B*T, D, h, w]
         BT, D, h, w = x.shape
         x_seq = x.view(B, T, D, h, w)
         x0 = self.marker.start(B, h, w) if state is None else state[0].to(x.dtype)
         x_prev = torch.cat([x0.unsqueeze(1), x_seq[:, :-1]], dim=1).flatten(0, 1)
 
-        ids = self.id_buffer(history.id_slots).flatten(0, 1)        # [B*T, K, D]
+        ids = self.id_buffer(history.id_slots).flatten(0, 1)  # [B*T, K, D]
         valid = history.id_valid.flatten(0, 1)
         e = self.marker(x_prev, ids, history.id_masks.flatten(0, 1), valid)
         pos = sine_position_embedding(h, w, D, x.device, x.dtype)
         e = e.flatten(2).transpose(1, 2).reshape(B, T, h * w, D)
         f, ssm_state = self.compressor.forward_clip(e, pos, None if state is None else state[1:])
-        outs = self._decode(x, f.flatten(0, 1), levels, mask_features, ids, valid,
-                            history.id_masks.flatten(0, 1))
+        outs = self._decode(x, f.flatten(0, 1), levels, mask_features, ids, valid, history.id_masks.flatten(0, 1))
 
         unflat = lambda t: t.unflatten(0, (B, T))
         result = {
             "mask_logits": torch.stack([unflat(o["mask_logits"]) for o in outs]),
-            "class_logits": {k: torch.stack([unflat(o["class_logits"][k]) for o in outs])
-                             for k in outs[0]["class_logits"]},
+            "class_logits": {
+                k: torch.stack([unflat(o["class_logits"][k]) for o in outs]) for k in outs[0]["class_logits"]
+            },
             "objectness_logits": torch.stack([unflat(o["objectness_logits"]) for o in outs]),
         }
         if return_state:

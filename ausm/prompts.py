@@ -11,6 +11,7 @@ mask is, exactly as the paper paints first-frame prompts onto X_0).
 Rasterisation, not a learned prompt encoder: the network was only ever shown masks
 in its history, so any prompt must reach it as one.
 """
+
 import enum
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -28,12 +29,12 @@ class PromptAction(enum.IntEnum):
 @dataclass
 class Prompt:
     action: PromptAction = PromptAction.ADD
-    object_id: Optional[int] = None           # ADD: wanted id or None (assigned)
-    mask: Optional[np.ndarray] = None         # [H, W]
-    box: Optional[Sequence[float]] = None     # x1, y1, x2, y2 in input pixels
-    points: Optional[Sequence[Sequence[float]]] = None   # [(x, y), ...]
-    point_labels: Optional[Sequence[int]] = None          # 1 positive, 0 negative (default 1)
-    class_id: Optional[int] = None            # class to report for this object
+    object_id: Optional[int] = None  # ADD: wanted id or None (assigned)
+    mask: Optional[np.ndarray] = None  # [H, W]
+    box: Optional[Sequence[float]] = None  # x1, y1, x2, y2 in input pixels
+    points: Optional[Sequence[Sequence[float]]] = None  # [(x, y), ...]
+    point_labels: Optional[Sequence[int]] = None  # 1 positive, 0 negative (default 1)
+    class_id: Optional[int] = None  # class to report for this object
     image_size: Optional[Sequence[int]] = None  # (H, W) the coordinates refer to
 
 
@@ -75,7 +76,7 @@ def rasterise(prompt, hw, point_radius=None):
             raise ValueError(f"prompt box {b.tolist()} is empty or outside the image {W}x{H}")
         ys, xs = np.arange(H) + 0.5, np.arange(W) + 0.5
         rect = ((ys >= y1) & (ys <= y2))[:, None] & ((xs >= x1) & (xs <= x2))[None, :]
-        if not rect.any():   # a sub-pixel box still marks the pixel it sits in
+        if not rect.any():  # a sub-pixel box still marks the pixel it sits in
             rect[min(int(y1), H - 1), min(int(x1), W - 1)] = True
         base = rect.astype(np.float32) if base is None else np.maximum(base, rect)
     add = remove = None
@@ -84,8 +85,11 @@ def rasterise(prompt, hw, point_radius=None):
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError(f"prompt points must be [N, 2] (x, y), got shape {pts.shape}")
         _finite("points", pts)
-        labels = np.ones(len(pts), dtype=np.int64) if prompt.point_labels is None \
+        labels = (
+            np.ones(len(pts), dtype=np.int64)
+            if prompt.point_labels is None
             else np.asarray(prompt.point_labels).reshape(-1)
+        )
         if len(labels) != len(pts):
             raise ValueError(f"{len(pts)} points but {len(labels)} point labels")
         if not np.isin(labels, (0, 1)).all():

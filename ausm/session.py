@@ -23,6 +23,7 @@ Semantics (beyond the paper, documented here because a robot depends on them):
     IDs from the free list.
   * Any invalid input raises ValueError naming the problem, before any state changes.
 """
+
 import dataclasses
 import json
 import os
@@ -32,7 +33,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -45,29 +45,29 @@ SNAPSHOT_FORMAT = "ausm-session/1"
 
 @dataclass
 class SessionSettings:
-    discovery: bool = True              # find new objects without prompts
-    score_threshold: float = 0.5        # objectness for a detection to become a track
-    presence_threshold: float = 0.5     # objectness for a tracked object to count as present
-    mask_threshold: float = 0.0         # mask logit threshold (0 = probability 0.5)
-    top_k: int = 10                     # most new objects started in one frame
-    max_absent_frames: int = 30         # release an object after this many absent frames
+    discovery: bool = True  # find new objects without prompts
+    score_threshold: float = 0.5  # objectness for a detection to become a track
+    presence_threshold: float = 0.5  # objectness for a tracked object to count as present
+    mask_threshold: float = 0.0  # mask logit threshold (0 = probability 0.5)
+    top_k: int = 10  # most new objects started in one frame
+    max_absent_frames: int = 30  # release an object after this many absent frames
     new_object_max_overlap: float = 0.5  # skip detections mostly covered by tracked objects
-    class_head: Optional[str] = None    # dataset head for class ids (None: the first)
+    class_head: Optional[str] = None  # dataset head for class ids (None: the first)
     point_radius: Optional[float] = None  # px; None: max(4, 2.5% of the shorter side)
 
 
 @dataclass
 class FrameResult:
     frame_index: int
-    image_size: tuple                   # (H, W) of the input frame
-    track_ids: np.ndarray               # uint32 [K]
-    masks: np.ndarray                   # bool [K, H, W]
-    boxes: np.ndarray                   # float32 [K, 4], x1 y1 x2 y2 in pixels (x2, y2 exclusive)
-    class_ids: np.ndarray               # int64 [K], -1 when unknown
-    scores: np.ndarray                  # float32 [K], objectness probability
-    is_new: np.ndarray                  # bool [K], first frame this track is reported
+    image_size: tuple  # (H, W) of the input frame
+    track_ids: np.ndarray  # uint32 [K]
+    masks: np.ndarray  # bool [K, H, W]
+    boxes: np.ndarray  # float32 [K, 4], x1 y1 x2 y2 in pixels (x2, y2 exclusive)
+    class_ids: np.ndarray  # int64 [K], -1 when unknown
+    scores: np.ndarray  # float32 [K], objectness probability
+    is_new: np.ndarray  # bool [K], first frame this track is reported
     released_track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
-    class_probs: np.ndarray = None      # float32 [K, C], softmax of the class head (video AP scores every class)
+    class_probs: np.ndarray = None  # float32 [K, C], softmax of the class head (video AP scores every class)
 
     def __len__(self):
         return len(self.track_ids)
@@ -128,17 +128,16 @@ class StreamSession:
         if self.settings.class_head is None:
             self.settings.class_head = next(iter(self.config.num_classes))
         if self.settings.class_head not in self.config.num_classes:
-            raise ValueError(f"class_head '{self.settings.class_head}' not in "
-                             f"{sorted(self.config.num_classes)}")
+            raise ValueError(f"class_head '{self.settings.class_head}' not in {sorted(self.config.num_classes)}")
         self.tracks = TrackTable(self.config.num_ids, self.settings.max_absent_frames)
         self._reset_stream()
 
     def _reset_stream(self):
         self.frame_index = 0
-        self.model_hw = None      # fixed by the first frame
-        self.image_hw = None      # size of the last frame
-        self._state = None        # the model's recurrent state (list of tensors)
-        self._masks = None        # history masks [num_ids, H/4, W/4]
+        self.model_hw = None  # fixed by the first frame
+        self.image_hw = None  # size of the last frame
+        self._state = None  # the model's recurrent state (list of tensors)
+        self._masks = None  # history masks [num_ids, H/4, W/4]
         self._pending = []
 
     # -- prompts -----------------------------------------------------------------
@@ -149,8 +148,9 @@ class StreamSession:
             action = PromptAction(p.action)
         except ValueError:
             raise ValueError(f"unknown prompt action {p.action!r}") from None
-        if p.object_id is not None and (isinstance(p.object_id, bool)
-                                        or not isinstance(p.object_id, (int, np.integer))):
+        if p.object_id is not None and (
+            isinstance(p.object_id, bool) or not isinstance(p.object_id, (int, np.integer))
+        ):
             raise ValueError(f"object id must be an integer, got {p.object_id!r}")
         if action == PromptAction.RESET:
             self.reset()
@@ -160,7 +160,7 @@ class StreamSession:
         if action in (PromptAction.REFINE, PromptAction.REMOVE):
             if p.object_id is None:
                 raise ValueError(f"{action.name} needs an object id")
-            known = (self.tracks.slot_of(p.object_id) is not None or p.object_id in pending_adds)
+            known = self.tracks.slot_of(p.object_id) is not None or p.object_id in pending_adds
             if not known or p.object_id in pending_removes:
                 raise ValueError(f"unknown object id {p.object_id}")
         if action == PromptAction.REMOVE:
@@ -188,9 +188,16 @@ class StreamSession:
             track_id = int(p.object_id)
         if p.class_id is not None and not isinstance(p.class_id, (int, np.integer)):
             raise ValueError(f"class_id must be an integer, got {p.class_id!r}")
-        self._pending.append({"action": action, "track_id": track_id, "base": base, "add": add,
-                              "remove": remove,
-                              "class_id": -1 if p.class_id is None else int(p.class_id)})
+        self._pending.append(
+            {
+                "action": action,
+                "track_id": track_id,
+                "base": base,
+                "add": add,
+                "remove": remove,
+                "class_id": -1 if p.class_id is None else int(p.class_id),
+            }
+        )
         return track_id
 
     def _prompt_image_size(self, p):
@@ -203,18 +210,19 @@ class StreamSession:
             return self.image_hw
         if p.mask is not None and np.ndim(p.mask) >= 2:
             return tuple(np.shape(p.mask)[:2])
-        raise ValueError("prompt coordinates need an image size: give image_size, or prompt "
-                         "after the first frame")
+        raise ValueError("prompt coordinates need an image size: give image_size, or prompt after the first frame")
 
-    def add_object(self, mask=None, box=None, points=None, point_labels=None, object_id=None,
-                   class_id=None, image_size=None):
-        return self.prompt(Prompt(PromptAction.ADD, object_id, mask, box, points, point_labels,
-                                  class_id, image_size))
+    def add_object(
+        self, mask=None, box=None, points=None, point_labels=None, object_id=None, class_id=None, image_size=None
+    ):
+        return self.prompt(Prompt(PromptAction.ADD, object_id, mask, box, points, point_labels, class_id, image_size))
 
-    def refine_object(self, object_id, mask=None, box=None, points=None, point_labels=None,
-                      class_id=None, image_size=None):
-        return self.prompt(Prompt(PromptAction.REFINE, object_id, mask, box, points, point_labels,
-                                  class_id, image_size))
+    def refine_object(
+        self, object_id, mask=None, box=None, points=None, point_labels=None, class_id=None, image_size=None
+    ):
+        return self.prompt(
+            Prompt(PromptAction.REFINE, object_id, mask, box, points, point_labels, class_id, image_size)
+        )
 
     def remove_object(self, object_id):
         return self.prompt(Prompt(PromptAction.REMOVE, object_id))
@@ -252,8 +260,11 @@ class StreamSession:
         # work on copies, committed at the end: a failure leaves the session as it was
         tracks = self.tracks.copy()
         state = self._state or self.model.initial_state(1, model_hw, self.device)
-        masks = (self._masks.clone() if self._masks is not None
-                 else torch.zeros(self.config.num_ids, mh, mw, device=self.device))
+        masks = (
+            self._masks.clone()
+            if self._masks is not None
+            else torch.zeros(self.config.num_ids, mh, mw, device=self.device)
+        )
         released = self._apply_prompts(tracks, masks, (mh, mw), fit)
 
         valid = torch.from_numpy(tracks.active).to(self.device)
@@ -271,8 +282,7 @@ class StreamSession:
 
     def _apply_prompts(self, tracks, masks, grid, fit):
         released = []
-        to_grid = lambda a: None if a is None else fit.mask_to_grid(
-            torch.from_numpy(a), grid).to(masks.device)
+        to_grid = lambda a: None if a is None else fit.mask_to_grid(torch.from_numpy(a), grid).to(masks.device)
         for q in self._pending:
             if q["action"] == PromptAction.REMOVE:
                 slot = tracks.slot_of(q["track_id"])
@@ -282,13 +292,13 @@ class StreamSession:
                     released.append(q["track_id"])
                 continue
             if q["action"] == PromptAction.ADD:
-                if not tracks.num_free():   # cannot happen via prompt(); never wedge the stream
+                if not tracks.num_free():  # cannot happen via prompt(); never wedge the stream
                     continue
                 slot = tracks.allocate(q["track_id"], q["class_id"])
                 current = torch.zeros(grid, device=masks.device)
             else:
                 slot = tracks.slot_of(q["track_id"])
-                if slot is None:   # released between the prompt and this frame
+                if slot is None:  # released between the prompt and this frame
                     continue
                 current = masks[slot]
                 tracks.absent[slot] = 0
@@ -307,14 +317,13 @@ class StreamSession:
         """Model outputs -> tracks update, next history masks, and the FrameResult."""
         s = self.settings
         S = self.config.num_ids
-        logits = out["mask_logits"][0]                               # [Q, h, w]
-        obj = out["objectness_logits"][0].sigmoid()                  # [Q]
+        logits = out["mask_logits"][0]  # [Q, h, w]
+        obj = out["objectness_logits"][0].sigmoid()  # [Q]
         fg = logits > s.mask_threshold
         present = valid & (obj[:S] > s.presence_threshold) & fg[:S].flatten(1).any(1)
         next_masks = fg[:S].float() * present[:, None, None]
-        released = [tid for _, tid in tracks.update_presence(present.cpu().numpy(),
-                                                             s.max_absent_frames)]
-        rows = [int(r) for r in torch.nonzero(present).flatten()]   # ID rows = slots
+        released = [tid for _, tid in tracks.update_presence(present.cpu().numpy(), s.max_absent_frames)]
+        rows = [int(r) for r in torch.nonzero(present).flatten()]  # ID rows = slots
         slots = list(rows)
 
         if s.discovery and tracks.num_free():
@@ -356,15 +365,23 @@ class StreamSession:
         tids = np.array([tracks.slot_track[sl] for sl in slots], dtype=np.uint32)
         override = np.array([tracks.slot_class[sl] for sl in slots], dtype=np.int64)
         classes = np.where(override >= 0, override, classes).astype(np.int64)
-        keep = masks.any(axis=(1, 2))   # a speck may vanish when downsized
+        keep = masks.any(axis=(1, 2))  # a speck may vanish when downsized
         order = np.argsort(tids[keep], kind="stable")
         pick = lambda a: a[keep][order]
         masks, shown = pick(masks), pick(np.array(slots, dtype=np.int64))
-        is_new = ~tracks.reported[shown]          # first frame this track is reported
+        is_new = ~tracks.reported[shown]  # first frame this track is reported
         tracks.reported[shown] = True
-        return FrameResult(frame_index=self.frame_index, image_size=(H, W), track_ids=pick(tids),
-                           masks=masks, boxes=boxes_from_masks(masks), class_ids=pick(classes),
-                           scores=pick(scores), is_new=is_new, class_probs=pick(probs))
+        return FrameResult(
+            frame_index=self.frame_index,
+            image_size=(H, W),
+            track_ids=pick(tids),
+            masks=masks,
+            boxes=boxes_from_masks(masks),
+            class_ids=pick(classes),
+            scores=pick(scores),
+            is_new=is_new,
+            class_probs=pick(probs),
+        )
 
     # -- state size and persistence --------------------------------------------------
     def state_bytes(self):
@@ -379,23 +396,34 @@ class StreamSession:
             tensors["history_masks"] = self._masks.cpu().contiguous()
         pending = []
         for i, q in enumerate(self._pending):
-            meta = {"action": int(q["action"]), "track_id": q["track_id"],
-                    "class_id": q.get("class_id", -1), "rasters": []}
+            meta = {
+                "action": int(q["action"]),
+                "track_id": q["track_id"],
+                "class_id": q.get("class_id", -1),
+                "rasters": [],
+            }
             for k in ("base", "add", "remove"):
                 if q.get(k) is not None:
                     tensors[f"pending.{i}.{k}"] = torch.from_numpy(q[k]).contiguous()
                     meta["rasters"].append(k)
             pending.append(meta)
-        meta = {"format": SNAPSHOT_FORMAT, "model_config": self.config.to_dict(),
-                "settings": dataclasses.asdict(self.settings), "tracks": self.tracks.to_dict(),
-                "frame_index": self.frame_index, "model_hw": self.model_hw,
-                "image_hw": self.image_hw, "num_state": len(self._state or []), "pending": pending}
+        meta = {
+            "format": SNAPSHOT_FORMAT,
+            "model_config": self.config.to_dict(),
+            "settings": dataclasses.asdict(self.settings),
+            "tracks": self.tracks.to_dict(),
+            "frame_index": self.frame_index,
+            "model_hw": self.model_hw,
+            "image_hw": self.image_hw,
+            "num_state": len(self._state or []),
+            "pending": pending,
+        }
         path = os.fspath(path)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
         os.close(fd)
         try:
             save_file(tensors, tmp, metadata={"ausm_session": json.dumps(meta)})
-            os.replace(tmp, path)   # never leave a half-written snapshot under the real name
+            os.replace(tmp, path)  # never leave a half-written snapshot under the real name
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -413,8 +441,7 @@ class StreamSession:
         if not meta or meta.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"{path} is not an AUSM session snapshot ({SNAPSHOT_FORMAT})")
         if meta["model_config"] != self.config.to_dict():
-            diff = sorted(k for k in meta["model_config"]
-                          if meta["model_config"][k] != self.config.to_dict().get(k))
+            diff = sorted(k for k in meta["model_config"] if meta["model_config"][k] != self.config.to_dict().get(k))
             raise ValueError(f"snapshot was taken with a different model config (differs in {diff})")
         self.settings = SessionSettings(**meta["settings"])
         self.tracks = TrackTable.from_dict(meta["tracks"])
@@ -425,8 +452,14 @@ class StreamSession:
         self._masks = tensors["history_masks"].to(self.device) if "history_masks" in tensors else None
         self._pending = []
         for i, q in enumerate(meta["pending"]):
-            item = {"action": PromptAction(q["action"]), "track_id": q["track_id"],
-                    "class_id": q["class_id"], "base": None, "add": None, "remove": None}
+            item = {
+                "action": PromptAction(q["action"]),
+                "track_id": q["track_id"],
+                "class_id": q["class_id"],
+                "base": None,
+                "add": None,
+                "remove": None,
+            }
             for k in q["rasters"]:
                 item[k] = tensors[f"pending.{i}.{k}"].numpy()
             self._pending.append(item)

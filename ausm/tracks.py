@@ -7,22 +7,23 @@ to be reused, giving the compressor's memory of it time to fade). External track
 uint32, assigned in increasing order and never repeated within a stream; 0 is reserved
 for "background" in label images.
 """
+
 import numpy as np
 
-MAX_TRACK_ID = 2 ** 32 - 1
+MAX_TRACK_ID = 2**32 - 1
 
 
 class TrackTable:
     def __init__(self, num_slots, max_absent_frames=30):
         self.num_slots = num_slots
         self.max_absent_frames = max_absent_frames
-        self.slot_track = np.zeros(num_slots, dtype=np.uint32)    # 0 = free slot
+        self.slot_track = np.zeros(num_slots, dtype=np.uint32)  # 0 = free slot
         self.absent = np.zeros(num_slots, dtype=np.int64)
-        self.slot_class = np.full(num_slots, -1, dtype=np.int64)   # class given by a prompt
-        self.reported = np.zeros(num_slots, dtype=bool)   # track already in some FrameResult
+        self.slot_class = np.full(num_slots, -1, dtype=np.int64)  # class given by a prompt
+        self.reported = np.zeros(num_slots, dtype=bool)  # track already in some FrameResult
         self.free = list(range(num_slots))
         self.next_id = 1
-        self.reserved = set()   # ids a caller asked for that are >= next_id: never auto-assigned
+        self.reserved = set()  # ids a caller asked for that are >= next_id: never auto-assigned
 
     # -- queries -----------------------------------------------------------------
     @property
@@ -50,8 +51,10 @@ class TrackTable:
         # Ids below next_id were all handed out (assigned, or requested and then skipped);
         # reserved ones were requested. Either way a consumer may still hold them.
         if int(track_id) < self.next_id or int(track_id) in self.reserved:
-            raise ValueError(f"object id {track_id} was already used in this stream and is never reused "
-                             f"(unused ids start at {self.next_id})")
+            raise ValueError(
+                f"object id {track_id} was already used in this stream and is never reused "
+                f"(unused ids start at {self.next_id})"
+            )
 
     def new_track_id(self, requested=None):
         """Reserve a track id: ``requested`` if given (and not in use), else the next unused."""
@@ -100,11 +103,17 @@ class TrackTable:
 
     # -- persistence -------------------------------------------------------------
     def to_dict(self):
-        return {"num_slots": self.num_slots, "max_absent_frames": self.max_absent_frames,
-                "slot_track": self.slot_track.tolist(), "absent": self.absent.tolist(),
-                "slot_class": self.slot_class.tolist(), "reported": self.reported.tolist(),
-                "free": list(self.free),
-                "next_id": self.next_id, "reserved": sorted(self.reserved)}
+        return {
+            "num_slots": self.num_slots,
+            "max_absent_frames": self.max_absent_frames,
+            "slot_track": self.slot_track.tolist(),
+            "absent": self.absent.tolist(),
+            "slot_class": self.slot_class.tolist(),
+            "reported": self.reported.tolist(),
+            "free": list(self.free),
+            "next_id": self.next_id,
+            "reserved": sorted(self.reserved),
+        }
 
     @classmethod
     def from_dict(cls, d):

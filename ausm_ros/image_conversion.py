@@ -3,6 +3,7 @@
 Every rejection raises ImageError naming what was wrong, so the node can log it
 and keep running.
 """
+
 import sys
 
 import cv2
@@ -14,8 +15,14 @@ MAX_PIXELS = 50_000_000  # 8K video is 33 Mpx; 16384x16384 rgb would need 800 MB
 
 # encoding -> (channels, dtype)
 _LAYOUTS = {
-    "rgb8": (3, np.uint8), "bgr8": (3, np.uint8), "rgba8": (4, np.uint8), "bgra8": (4, np.uint8),
-    "mono8": (1, np.uint8), "mono16": (1, np.uint16), "8UC1": (1, np.uint8), "8UC3": (3, np.uint8),
+    "rgb8": (3, np.uint8),
+    "bgr8": (3, np.uint8),
+    "rgba8": (4, np.uint8),
+    "bgra8": (4, np.uint8),
+    "mono8": (1, np.uint8),
+    "mono16": (1, np.uint16),
+    "8UC1": (1, np.uint8),
+    "8UC3": (3, np.uint8),
 }
 SUPPORTED_ENCODINGS = tuple(_LAYOUTS)
 
@@ -58,8 +65,10 @@ def _to_rgb8(pixels, encoding):
 def check_image(msg: Image):
     """Header-only checks (no pixel is touched), cheap enough for the image callback."""
     if msg.encoding not in _LAYOUTS:
-        raise ImageError(f"unsupported encoding '{msg.encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})",
-                         "unsupported encoding")
+        raise ImageError(
+            f"unsupported encoding '{msg.encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})",
+            "unsupported encoding",
+        )
     channels, dtype = _LAYOUTS[msg.encoding]
     width, height = int(msg.width), int(msg.height)
     _check_size(width, height)
@@ -67,8 +76,9 @@ def check_image(msg: Image):
     if msg.step < row_bytes:
         raise ImageError(f"step {msg.step} is smaller than width x pixel size = {row_bytes} for {msg.encoding}")
     if len(msg.data) < msg.step * height:
-        raise ImageError(f"data holds {len(msg.data)} bytes, {msg.step * height} needed for {height} rows "
-                         f"of step {msg.step}")
+        raise ImageError(
+            f"data holds {len(msg.data)} bytes, {msg.step * height} needed for {height} rows of step {msg.step}"
+        )
     return channels, dtype, row_bytes
 
 
@@ -92,18 +102,18 @@ def compressed_size(data: bytes) -> tuple:
         if data[i] != 0xFF:
             raise ImageError(f"corrupt or truncated jpeg: no marker at byte {i}", "bad compressed data")
         marker = data[i + 1]
-        if marker == 0xFF:                       # fill byte
+        if marker == 0xFF:  # fill byte
             i += 1
             continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:   # markers without a length
+        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:  # markers without a length
             i += 2
             continue
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if marker in _JPEG_SOF:
             if i + 9 > len(data):
                 break
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
-        if marker == 0xDA or length < 2:         # scan data before any frame header
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        if marker == 0xDA or length < 2:  # scan data before any frame header
             break
         i += 2 + length
     raise ImageError("corrupt or truncated jpeg: no frame header", "bad compressed data")
@@ -113,8 +123,7 @@ def check_compressed(msg: CompressedImage) -> tuple:
     """Format, presence of data, and the size the header declares (no pixel is decoded)."""
     fmt = msg.format.lower()
     if not any(kind in fmt for kind in ("jpeg", "jpg", "png")):
-        raise ImageError(f"unsupported compressed format '{msg.format}' (jpeg or png)",
-                         "unsupported compressed format")
+        raise ImageError(f"unsupported compressed format '{msg.format}' (jpeg or png)", "unsupported compressed format")
     if len(msg.data) == 0:
         raise ImageError("compressed image with no data", "bad compressed data")
     # The frame header follows the metadata segments (EXIF up to 64 kB each): 256 kB is ample.
@@ -151,21 +160,36 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
 
 def rgb_to_image(rgb: np.ndarray, header) -> Image:
     height, width = rgb.shape[:2]
-    return Image(header=header, height=height, width=width, encoding="rgb8", is_bigendian=0,
-                 step=width * 3, data=np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+    return Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=width * 3,
+        data=np.ascontiguousarray(rgb, dtype=np.uint8).tobytes(),
+    )
 
 
 def mono8_to_image(mono: np.ndarray, header) -> Image:
     height, width = mono.shape
-    return Image(header=header, height=height, width=width, encoding="mono8", is_bigendian=0,
-                 step=width, data=np.ascontiguousarray(mono, dtype=np.uint8).tobytes())
+    return Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding="mono8",
+        is_bigendian=0,
+        step=width,
+        data=np.ascontiguousarray(mono, dtype=np.uint8).tobytes(),
+    )
 
 
 def mono16_to_image(labels: np.ndarray, header) -> Image:
     height, width = labels.shape
     data = np.ascontiguousarray(labels, dtype="<u2").tobytes()
-    return Image(header=header, height=height, width=width, encoding="mono16", is_bigendian=0,
-                 step=width * 2, data=data)
+    return Image(
+        header=header, height=height, width=width, encoding="mono16", is_bigendian=0, step=width * 2, data=data
+    )
 
 
 def mask_from_image(msg: Image, expected_hw) -> np.ndarray:
@@ -174,6 +198,8 @@ def mask_from_image(msg: Image, expected_hw) -> np.ndarray:
         raise ImageError(f"prompt mask encoding must be mono8, got '{msg.encoding}'", "bad prompt")
     mono = image_to_rgb(msg)[..., 0]
     if mono.shape != tuple(expected_hw):
-        raise ImageError(f"prompt mask is {mono.shape[1]}x{mono.shape[0]} but the stream's images are "
-                         f"{expected_hw[1]}x{expected_hw[0]}")
+        raise ImageError(
+            f"prompt mask is {mono.shape[1]}x{mono.shape[0]} but the stream's images are "
+            f"{expected_hw[1]}x{expected_hw[0]}"
+        )
     return mono > 0

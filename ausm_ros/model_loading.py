@@ -18,6 +18,7 @@ A backend that cannot run here (package missing, no GPU) falls back to torch wit
 warning, never silently. Whatever the backend, sessions are the same StreamSession
 (prompts, IDs, results); only the per-frame computation differs.
 """
+
 import copy
 import functools
 import logging
@@ -40,10 +41,13 @@ def resolve_checkpoint(path):
     """'' means the bundled demo checkpoint; anything else must exist."""
     if not path:
         import ausm
+
         bundled = Path(ausm.__file__).resolve().parent / "checkpoints" / "demo_tiny.safetensors"
         if not bundled.exists():
-            raise FileNotFoundError(f"the bundled demo checkpoint is missing ({bundled}); "
-                                    "set the 'checkpoint' parameter to a .safetensors file")
+            raise FileNotFoundError(
+                f"the bundled demo checkpoint is missing ({bundled}); "
+                "set the 'checkpoint' parameter to a .safetensors file"
+            )
         return str(bundled)
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
@@ -63,20 +67,23 @@ def backend_unavailable_reason(backend):
     """None when ``backend`` can run on this machine, else why not."""
     if backend == "onnxruntime":
         from ausm.runtimes.onnxruntime_runner import OnnxRuntimeUnavailable, import_onnxruntime
+
         try:
             import_onnxruntime()
         except OnnxRuntimeUnavailable as e:
             return str(e)
     elif backend == "tensorrt":
         from ausm.export.tensorrt_support import TensorRTUnavailable, import_tensorrt, require_cuda_torch
+
         try:
             import_tensorrt()
             require_cuda_torch()
         except TensorRTUnavailable as e:
             return str(e)
     elif backend == "tensorrt_rtx":
-        from ausm.export.tensorrt_rtx import is_rtx_target, import_tensorrt_rtx
+        from ausm.export.tensorrt_rtx import import_tensorrt_rtx, is_rtx_target
         from ausm.export.tensorrt_support import TensorRTUnavailable, require_cuda_torch
+
         try:
             import_tensorrt_rtx()
             torch_cuda = require_cuda_torch()
@@ -84,8 +91,10 @@ def backend_unavailable_reason(backend):
             return str(e)
         major, minor = torch_cuda.cuda.get_device_capability(0)
         if not is_rtx_target(f"{major}.{minor}"):
-            return (f"TensorRT-RTX does not run on {torch_cuda.cuda.get_device_name(0)} (compute "
-                    f"capability {major}.{minor}; it targets 8.0, 8.6, 8.9, 12.x)")
+            return (
+                f"TensorRT-RTX does not run on {torch_cuda.cuda.get_device_name(0)} (compute "
+                f"capability {major}.{minor}; it targets 8.0, 8.6, 8.9, 12.x)"
+            )
     return None
 
 
@@ -125,9 +134,20 @@ class ModelHandle:
     ``engine_targets`` (tensorrt_rtx: compute capabilities to build for, e.g. "8.6,12.0";
     default: this GPU's, or all targets without one)."""
 
-    def __init__(self, checkpoint, device, num_threads=0, backend="torch", onnx_file="", cache_dir="",
-                 force_rebuild=False, input_size=None, build_only=False, warn=log.warning,
-                 engine_targets=""):
+    def __init__(
+        self,
+        checkpoint,
+        device,
+        num_threads=0,
+        backend="torch",
+        onnx_file="",
+        cache_dir="",
+        force_rebuild=False,
+        input_size=None,
+        build_only=False,
+        warn=log.warning,
+        engine_targets="",
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"backend '{backend}' unknown (choose from {', '.join(BACKENDS)})")
         if num_threads > 0:
@@ -140,14 +160,16 @@ class ModelHandle:
             device = "cpu"
         if backend == "tensorrt":
             from ausm.export.tensorrt_support import import_tensorrt, require_cuda_torch
-            import_tensorrt()        # before anything is loaded: fail with what is missing
+
+            import_tensorrt()  # before anything is loaded: fail with what is missing
             require_cuda_torch()
             device = "cuda"
         if backend == "tensorrt_rtx":
             from ausm.export.tensorrt_rtx import import_tensorrt_rtx
             from ausm.export.tensorrt_support import require_cuda_torch
-            import_tensorrt_rtx()    # before anything is loaded: fail with what is missing
-            if not build_only:       # the ahead-of-time build itself needs no GPU
+
+            import_tensorrt_rtx()  # before anything is loaded: fail with what is missing
+            if not build_only:  # the ahead-of-time build itself needs no GPU
                 require_cuda_torch()
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
@@ -164,14 +186,14 @@ class ModelHandle:
         elif backend == "tensorrt":
             self._new_runner = self._tensorrt(onnx_file, cache, hw, force_rebuild, build_only)
         elif backend == "tensorrt_rtx":
-            self._new_runner = self._tensorrt_rtx(onnx_file, cache, hw, force_rebuild, build_only,
-                                                  engine_targets)
+            self._new_runner = self._tensorrt_rtx(onnx_file, cache, hw, force_rebuild, build_only, engine_targets)
 
     def _onnx_source(self, onnx_file, cache, hw):
         """The exported step: a path (given, or exported once from this checkpoint into the
         cache), or, when the input size is known only at the first frame, a callable
         hw -> path that exports for that size."""
         from ausm.export.onnx_cache import cached_step_onnx
+
         if onnx_file:
             return Path(onnx_file).expanduser()
         cpu_model = self.model if self.device == "cpu" else copy.deepcopy(self.model).cpu()
@@ -181,18 +203,21 @@ class ModelHandle:
 
     def _onnxruntime(self, onnx_file, cache, hw, num_threads):
         from ausm.runtimes.onnxruntime_runner import OnnxRuntimeStepRunner
+
         # one runner serves every stream: it holds no per-stream state
-        runner = OnnxRuntimeStepRunner(self.model, self._onnx_source(onnx_file, cache, hw),
-                                       num_threads=num_threads)
+        runner = OnnxRuntimeStepRunner(self.model, self._onnx_source(onnx_file, cache, hw), num_threads=num_threads)
         return lambda: runner
 
     def _tensorrt(self, onnx_file, cache, hw, force_rebuild, build_only):
         from ausm.export.tensorrt_builder import build_engine
         from ausm.runtimes.tensorrt_runner import TensorRTEngine
+
         onnx_path = self._onnx_source(onnx_file, cache, hw)
         if callable(onnx_path):
-            raise ValueError(f"config '{self.config.name}' has no fixed input size: set the node's "
-                             "input_size (H, W) to build the TensorRT engine for")
+            raise ValueError(
+                f"config '{self.config.name}' has no fixed input size: set the node's "
+                "input_size (H, W) to build the TensorRT engine for"
+            )
         engines = cache / "engines" if cache else cache_root() / "engines"
         result = build_engine(onnx_path, cache_dir=engines, force_rebuild=force_rebuild)
         self.engine_path = result.path
@@ -204,22 +229,30 @@ class ModelHandle:
     def _tensorrt_rtx(self, onnx_file, cache, hw, force_rebuild, build_only, targets):
         from ausm.export.tensorrt_rtx import build_rtx_engine, visible_gpu
         from ausm.runtimes.tensorrt_rtx_runner import TensorRTRtxEngine
+
         onnx_path = self._onnx_source(onnx_file, cache, hw)
         if callable(onnx_path):
-            raise ValueError(f"config '{self.config.name}' has no fixed input size: set the node's "
-                             "input_size (H, W) to build the TensorRT-RTX engine for")
+            raise ValueError(
+                f"config '{self.config.name}' has no fixed input size: set the node's "
+                "input_size (H, W) to build the TensorRT-RTX engine for"
+            )
         engines = cache / "engines" if cache else cache_root() / "engines"
         gpu = visible_gpu()
         # any cached engine of this model whose targets include this GPU serves it (e.g. one
         # built for all targets by the CLI); when none, build for this GPU only
-        result = build_rtx_engine(onnx_path, cache_dir=engines, targets=targets or None,
-                                  force_rebuild=force_rebuild,
-                                  for_cc=gpu[1] if gpu and not targets else None)
+        result = build_rtx_engine(
+            onnx_path,
+            cache_dir=engines,
+            targets=targets or None,
+            force_rebuild=force_rebuild,
+            for_cc=gpu[1] if gpu and not targets else None,
+        )
         self.engine_path = result.path
         # the engine must bind exactly what this model's step produces and consumes (an
         # engine from another export of the same file name would otherwise fail mid-stream)
         from ausm.export.step_io import io_contract
         from ausm.export.tensorrt_rtx import check_engine_io
+
         check_engine_io(result.io, io_contract(self.model, result.key.input_hw))
         if build_only:
             return None
@@ -232,5 +265,5 @@ class ModelHandle:
                 raise RuntimeError("this handle was made with build_only: it runs no streams")
             return StreamSession(self.model, settings)
         from ausm.runtimes import stream_session
-        return stream_session(self.model, self._new_runner(), settings)
 
+        return stream_session(self.model, self._new_runner(), settings)

@@ -12,6 +12,7 @@ Rules (issue: launch arguments that silently lost to the file or vice versa):
   * values are converted to the parameter's type here, with one clear error line
     (``ConfigError``) instead of an exception from deep inside rclpy.
 """
+
 import math
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -66,7 +67,7 @@ LAUNCH_ONLY = {
     "namespace": "namespace of the node and its topics",
     "use_sim_time": "follow /clock (bag replay)",
     "fastdds_profile": "Fast DDS profile XML for the node's participant; '' = the one shipped in "
-                       "config/, 'none' = the middleware's defaults",
+    "config/, 'none' = the middleware's defaults",
 }
 
 # The default of every parameter launch argument: "not given, keep the config file's value".
@@ -91,7 +92,7 @@ def as_string_list(name: str, value: Any) -> list:
         return [""]
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("["):   # a YAML list written as a string
+        if text.startswith("["):  # a YAML list written as a string
             value = _parse_yaml(name, text)
         else:
             return [text]
@@ -131,13 +132,17 @@ def convert(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"parameter '{name}' must be a finite number, got {value!r}")
         return float(value)
-    if isinstance(default, list):   # input_size: two integers
-        if (not isinstance(value, (list, tuple)) or len(value) != len(default)
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-            raise ConfigError(f"parameter '{name}' must be a {_type_name(default)} of {len(default)} "
-                              f"entries, got {value!r}")
+    if isinstance(default, list):  # input_size: two integers
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != len(default)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
+            raise ConfigError(
+                f"parameter '{name}' must be a {_type_name(default)} of {len(default)} entries, got {value!r}"
+            )
         return [int(v) for v in value]
-    raise ConfigError(f"parameter '{name}' has no conversion")   # a new type in PARAMETERS
+    raise ConfigError(f"parameter '{name}' has no conversion")  # a new type in PARAMETERS
 
 
 def convert_bool(name: str, value: Any) -> bool:
@@ -151,8 +156,7 @@ def convert_bool(name: str, value: Any) -> bool:
 def _node_keys(namespace: str):
     """Top-level keys of a ROS parameter file that address this node in ``namespace``."""
     ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
-    return ("/**", f"/**/{NODE_NAME}", NODE_NAME, f"/{NODE_NAME}", f"{ns}/{NODE_NAME}",
-            f"{ns.lstrip('/')}/{NODE_NAME}")
+    return ("/**", f"/**/{NODE_NAME}", NODE_NAME, f"/{NODE_NAME}", f"{ns}/{NODE_NAME}", f"{ns.lstrip('/')}/{NODE_NAME}")
 
 
 def read_config(path: str, namespace: str = "") -> Dict[str, Any]:
@@ -168,7 +172,7 @@ def read_config(path: str, namespace: str = "") -> Dict[str, Any]:
     if not isinstance(content, dict):
         raise ConfigError(f"parameter file '{path}' is not a mapping of node names to ros__parameters")
     params: Dict[str, Any] = {}
-    for key in dict.fromkeys(_node_keys(namespace)):   # ordered, without duplicates
+    for key in dict.fromkeys(_node_keys(namespace)):  # ordered, without duplicates
         entry = content.get(key)
         if entry is None:
             continue
@@ -182,8 +186,7 @@ def read_config(path: str, namespace: str = "") -> Dict[str, Any]:
     return params
 
 
-def launch_parameters(arguments: Mapping[str, str], default_config: Optional[str] = None
-                      ) -> Tuple[str, Dict[str, Any]]:
+def launch_parameters(arguments: Mapping[str, str], default_config: Optional[str] = None) -> Tuple[str, Dict[str, Any]]:
     """(namespace, parameters) for the node from launch arguments (all strings).
 
     ``arguments`` may hold every declared argument: those still ``UNSET`` (or absent)
@@ -196,7 +199,7 @@ def launch_parameters(arguments: Mapping[str, str], default_config: Optional[str
         if name in LAUNCH_ONLY and name != "use_sim_time":
             continue
         if value == UNSET or (name not in PARAMETERS and name != "use_sim_time"):
-            continue   # not given, or a launch argument of someone else
+            continue  # not given, or a launch argument of someone else
         params[name] = convert(name, value)
     return namespace, params
 
@@ -228,7 +231,8 @@ def shipped_fastdds_profile() -> Optional[str]:
         return os.path.normpath(checkout)
     try:
         from ament_index_python.packages import get_package_share_directory
+
         path = os.path.join(get_package_share_directory("ausm_ros"), "config", "fastdds_large_data.xml")
         return path if os.path.isfile(path) else None
-    except Exception:  # noqa: BLE001 - no ament index (pip route without the file): no profile
+    except Exception:
         return None

@@ -8,6 +8,7 @@ Not a lifecycle (managed) node: it must start producing output from a plain
 hardware that needs an orderly hand-over. Streams are reset with the reset_stream
 service or a RESET prompt instead of a deactivate/activate cycle.
 """
+
 import os
 import re
 import time
@@ -32,8 +33,14 @@ from ausm_ros import result_messages
 from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint, resolve_device
 from ausm_ros.msg import InstanceSegmentation, ObjectPrompt, PromptAck
 from ausm_ros.node_config import PARAMETERS, STRING_LISTS, ConfigError, as_string_list
-from ausm_ros.prompt_conversion import (PendingPrompt, PromptError, from_box_detections, from_click,
-                                        from_object_prompt, stamp_ns)
+from ausm_ros.prompt_conversion import (
+    PendingPrompt,
+    PromptError,
+    from_box_detections,
+    from_click,
+    from_object_prompt,
+    stamp_ns,
+)
 from ausm_ros.srv import AddObject, LoadState, RemoveObject, ResetStream, SaveState
 from ausm_ros.stream_stats import StreamStats
 from ausm_ros.stream_worker import Applied, StreamWorker, WorkerSettings
@@ -43,16 +50,30 @@ from ausm_ros.stream_worker import Applied, StreamWorker, WorkerSettings
 PROMPT_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _TOPIC_SUFFIXES = {"compressed", "image_raw", "image_rect", "image_color", "image_rect_color", "image", "rgb"}
-_ACK_SOURCES = {"topic": PromptAck.SOURCE_TOPIC, "service": PromptAck.SOURCE_SERVICE,
-                "boxes": PromptAck.SOURCE_BOXES, "click": PromptAck.SOURCE_CLICK}
+_ACK_SOURCES = {
+    "topic": PromptAck.SOURCE_TOPIC,
+    "service": PromptAck.SOURCE_SERVICE,
+    "boxes": PromptAck.SOURCE_BOXES,
+    "click": PromptAck.SOURCE_CLICK,
+}
 
 # Parameters that take effect while the node runs (set_parameters); all others are read
 # once at start, and changing them is refused with that reason rather than ignored.
-_SESSION_PARAMETERS = {"discovery": "discovery", "foreground_threshold": "score_threshold", "top_k": "top_k",
-                       "release_after_frames": "max_absent_frames"}
+_SESSION_PARAMETERS = {
+    "discovery": "discovery",
+    "foreground_threshold": "score_threshold",
+    "top_k": "top_k",
+    "release_after_frames": "max_absent_frames",
+}
 _WORKER_PARAMETERS = ("reset_on_gap_sec", "max_backward_jump_sec", "prompt_horizon_sec")
-_NODE_PARAMETERS = ("overlay_alpha", "service_timeout_sec", "log_throttle_sec", "diagnostics_window_sec",
-                    "expected_rate_hz", "save_state_on_shutdown")
+_NODE_PARAMETERS = (
+    "overlay_alpha",
+    "service_timeout_sec",
+    "log_throttle_sec",
+    "diagnostics_window_sec",
+    "expected_rate_hz",
+    "save_state_on_shutdown",
+)
 # name -> (check, what it must be)
 _RANGES = {
     "foreground_threshold": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
@@ -95,8 +116,9 @@ class PerceptionNode(Node):
 
         device = p["device"]
         if device.startswith("cuda") and not torch.cuda.is_available():
-            self.get_logger().warning(f"device '{device}' requested but CUDA is not available here; "
-                                      "falling back to 'cpu'")
+            self.get_logger().warning(
+                f"device '{device}' requested but CUDA is not available here; falling back to 'cpu'"
+            )
             device = "cpu"
         backend = resolve_backend(p["backend"], self.get_logger().warning, device)
         device = resolve_device(device)
@@ -104,24 +126,39 @@ class PerceptionNode(Node):
         # 0 = 1 thread: on a loaded 2-core machine torch with 2 intra-op threads was ~10x
         # slower than with 1 (spin-waiting), and one thread is never far off on an idle one.
         self.threads = p["num_threads"] or 1
-        self.model = ModelHandle(checkpoint, device, self.threads, backend=backend,
-                                 onnx_file=p["onnx_file"], cache_dir=p["cache_dir"],
-                                 force_rebuild=p["force_rebuild"], input_size=p["input_size"],
-                                 build_only=p["build_only"], warn=self.get_logger().warning)
+        self.model = ModelHandle(
+            checkpoint,
+            device,
+            self.threads,
+            backend=backend,
+            onnx_file=p["onnx_file"],
+            cache_dir=p["cache_dir"],
+            force_rebuild=p["force_rebuild"],
+            input_size=p["input_size"],
+            build_only=p["build_only"],
+            warn=self.get_logger().warning,
+        )
         if p["build_only"]:
             self.get_logger().info(f"build_only: engine at {self.model.engine_path}; exiting")
             raise SystemExit(0)
         self.backend = f"{backend}/{self.model.device}"
-        self.get_logger().info(f"model {self.model.config.name} from {checkpoint} on {self.backend}, "
-                               f"{self.threads} inference thread(s)")
+        self.get_logger().info(
+            f"model {self.model.config.name} from {checkpoint} on {self.backend}, {self.threads} inference thread(s)"
+        )
         self.model_input = self._describe_input_fit()
         self.get_logger().info(self.model_input)
 
-        settings = SessionSettings(discovery=p["discovery"], score_threshold=p["foreground_threshold"],
-                                   top_k=p["top_k"], max_absent_frames=p["release_after_frames"])
+        settings = SessionSettings(
+            discovery=p["discovery"],
+            score_threshold=p["foreground_threshold"],
+            top_k=p["top_k"],
+            max_absent_frames=p["release_after_frames"],
+        )
         image_qos = QoSProfile(
-            depth=max(1, p["image_qos_depth"]), history=HistoryPolicy.KEEP_LAST,
-            reliability=ReliabilityPolicy.RELIABLE if p["image_qos_reliable"] else ReliabilityPolicy.BEST_EFFORT)
+            depth=max(1, p["image_qos_depth"]),
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.RELIABLE if p["image_qos_reliable"] else ReliabilityPolicy.BEST_EFFORT,
+        )
         topics = [(t, False) for t in p["image_topics"] if t] + [(t, True) for t in p["compressed_image_topics"] if t]
         if not topics:
             raise ConfigError("no camera topics: set image_topics or compressed_image_topics")
@@ -141,8 +178,7 @@ class PerceptionNode(Node):
             self._add_stream(name, topic, compressed, image_qos, settings)
 
         self._ack_pub = self.create_publisher(PromptAck, "prompt_ack", PROMPT_QOS)
-        self.create_subscription(ObjectPrompt, "prompts", self._on_prompt, PROMPT_QOS,
-                                 callback_group=self._topic_group)
+        self.create_subscription(ObjectPrompt, "prompts", self._on_prompt, PROMPT_QOS, callback_group=self._topic_group)
         self.create_service(AddObject, "add_object", self._on_add_object, callback_group=self._service_group)
         self.create_service(RemoveObject, "remove_object", self._on_remove_object, callback_group=self._service_group)
         self.create_service(ResetStream, "reset_stream", self._on_reset_stream, callback_group=self._service_group)
@@ -156,8 +192,9 @@ class PerceptionNode(Node):
             worker.start()
         # Registered last: declaring the parameters above must not run it.
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.get_logger().info("streams: " + ", ".join(
-            f"{n} <- {t}{' (compressed)' if c else ''}" for n, (t, c) in zip(names, topics)))
+        self.get_logger().info(
+            "streams: " + ", ".join(f"{n} <- {t}{' (compressed)' if c else ''}" for n, (t, c) in zip(names, topics))
+        )
 
     def _declare_parameters(self):
         """Declare and read every parameter; a wrong type or value is one ConfigError line."""
@@ -168,8 +205,9 @@ class PerceptionNode(Node):
             try:
                 values[name] = self.declare_parameter(name, default, descriptor).value
             except (InvalidParameterTypeException, ParameterException) as error:
-                raise ConfigError(f"parameter '{name}': {error} (expected {type(default).__name__}, "
-                                  "see config/perception.yaml)") from None
+                raise ConfigError(
+                    f"parameter '{name}': {error} (expected {type(default).__name__}, see config/perception.yaml)"
+                ) from None
         for name in STRING_LISTS:
             values[name] = as_string_list(name, values[name])
         for name, (ok, what) in _RANGES.items():
@@ -183,19 +221,24 @@ class PerceptionNode(Node):
         hw = given or (tuple(config_hw) if config_hw else None)
         size = f"{hw[0]}x{hw[1]} (HxW)" if hw else "the first frame's size rounded to a multiple of 32"
         import ausm.session
-        if hasattr(ausm.session, "Letterbox"):   # the session letterboxes (ausm/letterbox.py)
+
+        if hasattr(ausm.session, "Letterbox"):  # the session letterboxes (ausm/letterbox.py)
             fit = "scaled by one factor to fit and padded (aspect ratio kept)"
         else:
             fit = "resized to it (bilinear, antialiased, aspect ratio not kept)"
-        return (f"model input {size}: every camera image is {fit}; masks and boxes are published at the "
-                "camera image's own size")
+        return (
+            f"model input {size}: every camera image is {fit}; masks and boxes are published at the "
+            "camera image's own size"
+        )
 
     # -- setup -----------------------------------------------------------------------------
     def _add_stream(self, name, topic, compressed, image_qos, settings):
         outputs = {
             "detections": self.create_publisher(Detection2DArray, f"{name}/detections", 10),
             "instances": self.create_publisher(InstanceSegmentation, f"{name}/instances", 10),
-            "labels": self.create_publisher(Image, f"{name}/labels", 10) if self.params["publish_label_image"] else None,
+            "labels": self.create_publisher(Image, f"{name}/labels", 10)
+            if self.params["publish_label_image"]
+            else None,
             "overlay": self.create_publisher(Image, f"{name}/overlay", 2),
         }
         if self.model.class_names:
@@ -204,39 +247,74 @@ class PerceptionNode(Node):
         self._publish_label_info(name)
         p = self.params
         worker = StreamWorker(
-            name, self.model.new_session(settings), self.model.class_names,
+            name,
+            self.model.new_session(settings),
+            self.model.class_names,
             publish=lambda *args, n=name: self._publish_result(n, *args),
-            acknowledge=self._acknowledge, log=self._throttled_log,
+            acknowledge=self._acknowledge,
+            log=self._throttled_log,
             settings=WorkerSettings(
-                reset_on_gap_sec=p["reset_on_gap_sec"], max_backward_jump_sec=p["max_backward_jump_sec"],
+                reset_on_gap_sec=p["reset_on_gap_sec"],
+                max_backward_jump_sec=p["max_backward_jump_sec"],
                 prompt_horizon_sec=p["prompt_horizon_sec"],
                 # Only with an explicit state_dir: a default would make every run's ids
                 # depend on the runs before it (bag replays would stop being repeatable).
-                id_counter_path=os.path.join(self.state_dir, f"{name}.ids.json") if p["state_dir"] else ""),
-            stats=StreamStats(window_sec=p["diagnostics_window_sec"], expected_rate_hz=p["expected_rate_hz"]))
+                id_counter_path=os.path.join(self.state_dir, f"{name}.ids.json") if p["state_dir"] else "",
+            ),
+            stats=StreamStats(window_sec=p["diagnostics_window_sec"], expected_rate_hz=p["expected_rate_hz"]),
+        )
         self.streams[name] = worker
         msg_type = CompressedImage if compressed else Image
-        events = SubscriptionEventCallbacks(message_lost=lambda info, w=worker: w.stats.middleware_lost(
-            info.total_count_change))
+        events = SubscriptionEventCallbacks(
+            message_lost=lambda info, w=worker: w.stats.middleware_lost(info.total_count_change)
+        )
         try:
-            self.create_subscription(msg_type, topic, lambda msg, w=worker, c=compressed: w.offer(msg, c), image_qos,
-                                     callback_group=self._topic_group, event_callbacks=events)
+            self.create_subscription(
+                msg_type,
+                topic,
+                lambda msg, w=worker, c=compressed: w.offer(msg, c),
+                image_qos,
+                callback_group=self._topic_group,
+                event_callbacks=events,
+            )
             worker.stats.middleware_reports_loss = True
-        except Exception as error:  # noqa: BLE001 - an rmw without message-lost events: stamps still tell
-            self.get_logger().info(f"[{name}] no message-lost events from this middleware ({error}); "
-                                   "loss before the node is estimated from gaps in the image stamps")
-            self.create_subscription(msg_type, topic, lambda msg, w=worker, c=compressed: w.offer(msg, c), image_qos,
-                                     callback_group=self._topic_group)
-        self.create_subscription(Detection2DArray, f"{name}/prompt_boxes",
-                                 lambda msg, n=name: self._on_boxes(n, msg), PROMPT_QOS, callback_group=self._topic_group)
-        self.create_subscription(PointStamped, f"{name}/clicked_point",
-                                 lambda msg, n=name: self._on_click(n, msg), PROMPT_QOS, callback_group=self._topic_group)
+        except Exception as error:
+            self.get_logger().info(
+                f"[{name}] no message-lost events from this middleware ({error}); "
+                "loss before the node is estimated from gaps in the image stamps"
+            )
+            self.create_subscription(
+                msg_type,
+                topic,
+                lambda msg, w=worker, c=compressed: w.offer(msg, c),
+                image_qos,
+                callback_group=self._topic_group,
+            )
+        self.create_subscription(
+            Detection2DArray,
+            f"{name}/prompt_boxes",
+            lambda msg, n=name: self._on_boxes(n, msg),
+            PROMPT_QOS,
+            callback_group=self._topic_group,
+        )
+        self.create_subscription(
+            PointStamped,
+            f"{name}/clicked_point",
+            lambda msg, n=name: self._on_click(n, msg),
+            PROMPT_QOS,
+            callback_group=self._topic_group,
+        )
 
     def _publish_label_info(self, name):
         pub = self._outputs[name].get("label_info")
         if pub is not None:
-            pub.publish(result_messages.label_info(Header(stamp=self.get_clock().now().to_msg()),
-                                                   self.model.class_names, self.params["foreground_threshold"]))
+            pub.publish(
+                result_messages.label_info(
+                    Header(stamp=self.get_clock().now().to_msg()),
+                    self.model.class_names,
+                    self.params["foreground_threshold"],
+                )
+            )
 
     # -- runtime parameters ----------------------------------------------------------------------
     def _on_set_parameters(self, parameters):
@@ -245,17 +323,22 @@ class PerceptionNode(Node):
         for param in parameters:
             name, value = param.name, param.value
             if name not in PARAMETERS:
-                continue   # use_sim_time and the like: rclpy's business
+                continue  # use_sim_time and the like: rclpy's business
             if name in STRING_LISTS or name not in (*_SESSION_PARAMETERS, *_WORKER_PARAMETERS, *_NODE_PARAMETERS):
-                return SetParametersResult(successful=False, reason=(
-                    f"'{name}' is read only at start (it shapes topics, the model or the threads): restart "
-                    "the node with the new value"))
+                return SetParametersResult(
+                    successful=False,
+                    reason=(
+                        f"'{name}' is read only at start (it shapes topics, the model or the threads): restart "
+                        "the node with the new value"
+                    ),
+                )
             default = PARAMETERS[name]
             if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if type(value) is not type(default):
-                return SetParametersResult(successful=False, reason=(
-                    f"'{name}' must be {type(default).__name__}, got {type(value).__name__}"))
+                return SetParametersResult(
+                    successful=False, reason=(f"'{name}' must be {type(default).__name__}, got {type(value).__name__}")
+                )
             if name in _RANGES and not _RANGES[name][0](value):
                 return SetParametersResult(successful=False, reason=f"'{name}' must be {_RANGES[name][1]}")
             changes[name] = value
@@ -303,17 +386,26 @@ class PerceptionNode(Node):
         if out["labels"] is not None:
             out["labels"].publish(result_messages.label_image(result, header))
         if out["overlay"].get_subscription_count() > 0:
-            out["overlay"].publish(result_messages.overlay_image(rgb, result, header, self.params["overlay_alpha"], names))
+            out["overlay"].publish(
+                result_messages.overlay_image(rgb, result, header, self.params["overlay_alpha"], names)
+            )
         latency_ms = (self.get_clock().now().nanoseconds - (header.stamp.sec * 10**9 + header.stamp.nanosec)) / 1e6
         worker = self.streams[name]
         worker.stats.frame_published(latency_ms, step_ms, len(result), worker.session.state_bytes())
 
     def _acknowledge(self, pending: PendingPrompt, outcome):
-        if not self.context.ok():   # shutting down: nobody can hear it any more
+        if not self.context.ok():  # shutting down: nobody can hear it any more
             return
-        ack = PromptAck(stream=pending.stream, prompt_id=pending.prompt_id, action=int(pending.action),
-                        object_id=int(outcome.object_id), status=outcome.status, message=outcome.message,
-                        source=_ACK_SOURCES.get(pending.source, PromptAck.SOURCE_TOPIC), index=pending.index)
+        ack = PromptAck(
+            stream=pending.stream,
+            prompt_id=pending.prompt_id,
+            action=int(pending.action),
+            object_id=int(outcome.object_id),
+            status=outcome.status,
+            message=outcome.message,
+            source=_ACK_SOURCES.get(pending.source, PromptAck.SOURCE_TOPIC),
+            index=pending.index,
+        )
         if outcome.header is not None and outcome.status != PromptAck.REJECTED:
             ack.header = outcome.header
         ack.requested_stamp.sec, ack.requested_stamp.nanosec = divmod(pending.stamp_ns, 10**9)
@@ -323,8 +415,9 @@ class PerceptionNode(Node):
         self._acknowledge(pending, Applied(PromptAck.REJECTED, pending.object_id or 0, reason))
         if stats is not None:
             stats.invalid_input("bad prompt", reason)
-        self._throttled_log("warn", f"{pending.stream}:prompt",
-                            f"prompt {pending.prompt_id} ({pending.source}) rejected: {reason}")
+        self._throttled_log(
+            "warn", f"{pending.stream}:prompt", f"prompt {pending.prompt_id} ({pending.source}) rejected: {reason}"
+        )
 
     # -- prompts -------------------------------------------------------------------------------
     def _stream_for(self, name):
@@ -345,9 +438,17 @@ class PerceptionNode(Node):
                 action = PromptAction(msg.action)
             except ValueError:
                 action = PromptAction.ADD
-            self._reject(PendingPrompt(stream=msg.stream, prompt_id=msg.prompt_id, action=action,
-                                       stamp_ns=stamp_ns(msg.header.stamp), object_id=msg.object_id or None),
-                         str(error), self.streams.get(msg.stream))
+            self._reject(
+                PendingPrompt(
+                    stream=msg.stream,
+                    prompt_id=msg.prompt_id,
+                    action=action,
+                    stamp_ns=stamp_ns(msg.header.stamp),
+                    object_id=msg.object_id or None,
+                ),
+                str(error),
+                self.streams.get(msg.stream),
+            )
 
     def _on_boxes(self, name, msg):
         for pending, error in from_box_detections(msg, name):
@@ -369,11 +470,16 @@ class PerceptionNode(Node):
             return waiter.outcome
         if worker.withdraw(waiter):
             # Still one ack per prompt: the withdrawn one is acknowledged as rejected.
-            self._acknowledge(pending, Applied(PromptAck.REJECTED, pending.object_id or 0,
-                                               f"no frame arrived within {self.params['service_timeout_sec']} s; "
-                                               "prompt withdrawn"))
+            self._acknowledge(
+                pending,
+                Applied(
+                    PromptAck.REJECTED,
+                    pending.object_id or 0,
+                    f"no frame arrived within {self.params['service_timeout_sec']} s; prompt withdrawn",
+                ),
+            )
             return None
-        waiter.done.wait()   # applied while we were withdrawing it
+        waiter.done.wait()  # applied while we were withdrawing it
         return waiter.outcome
 
     def _on_add_object(self, request, response):
@@ -397,8 +503,14 @@ class PerceptionNode(Node):
     def _on_remove_object(self, request, response):
         try:
             worker = self._stream_for(request.stream)
-            pending = PendingPrompt(stream=request.stream, prompt_id=0, action=PromptAction.REMOVE, stamp_ns=0,
-                                    object_id=int(request.object_id) or None, source="service")
+            pending = PendingPrompt(
+                stream=request.stream,
+                prompt_id=0,
+                action=PromptAction.REMOVE,
+                stamp_ns=0,
+                object_id=int(request.object_id) or None,
+                source="service",
+            )
             if pending.object_id is None:
                 raise PromptError("object_id 0 is not a track id")
             outcome = self._wait(worker, pending)
@@ -433,27 +545,34 @@ class PerceptionNode(Node):
     def _restore(self, worker, path):
         """On the worker's thread (or before it starts): load the snapshot, keep this node's
         current settings (the snapshot's are the old node's), and the id guarantee."""
+
         def load(session):
             session.restore(path)
             worker.update_session_settings(**self._session_settings_now())
             worker.after_restore()
+
         return load
 
     def _on_save_state(self, request, response):
-        return self._state_service(request, response, "saved", lambda w, path: w.call(
-            lambda session: self._save(session, path), self.params["service_timeout_sec"]))
+        return self._state_service(
+            request,
+            response,
+            "saved",
+            lambda w, path: w.call(lambda session: self._save(session, path), self.params["service_timeout_sec"]),
+        )
 
     def _on_load_state(self, request, response):
         def load(worker, path):
             if not os.path.isfile(path):
                 raise ValueError(f"no snapshot at {path}")
             worker.call(self._restore(worker, path), self.params["service_timeout_sec"])
+
         return self._state_service(request, response, "restored", load)
 
     @staticmethod
     def _save(session, path):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        session.snapshot(path)   # atomic: a temporary file renamed over the old one
+        session.snapshot(path)  # atomic: a temporary file renamed over the old one
 
     def _state_service(self, request, response, verb, action):
         try:
@@ -484,14 +603,15 @@ class PerceptionNode(Node):
                 continue
             try:
                 self._restore(worker, path)(worker.session)
-                self.get_logger().info(f"[{worker.name}] state restored from {path} "
-                                       f"({len(worker.session.tracks.active_ids())} tracks)")
+                self.get_logger().info(
+                    f"[{worker.name}] state restored from {path} ({len(worker.session.tracks.active_ids())} tracks)"
+                )
             except ValueError as error:
                 self.get_logger().error(f"[{worker.name}] snapshot {path} not restored, starting fresh: {error}")
 
     def _save_on_shutdown(self):
         for worker, path in self._state_targets(SaveState.Request()):
-            if worker._thread.is_alive():   # still inside a frame: its state is not consistent
+            if worker._thread.is_alive():  # still inside a frame: its state is not consistent
                 self.get_logger().error(f"[{worker.name}] not saved: the stream did not stop in time")
                 continue
             try:
@@ -509,10 +629,17 @@ class PerceptionNode(Node):
             values = worker.stats.snapshot()
             level, summary = worker.stats.level()
             values.update(backend=self.backend, inference_threads=self.threads)
-            array.status.append(DiagnosticStatus(
-                level=bytes([level]), name=f"{self.get_name()}: {name}", message=summary, hardware_id=self.backend,
-                values=[KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
-                        for k, v in values.items()]))
+            array.status.append(
+                DiagnosticStatus(
+                    level=bytes([level]),
+                    name=f"{self.get_name()}: {name}",
+                    message=summary,
+                    hardware_id=self.backend,
+                    values=[
+                        KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in values.items()
+                    ],
+                )
+            )
         self._diag_pub.publish(array)
 
     def destroy_node(self):
@@ -544,7 +671,7 @@ def main(args=None):
                 executor.spin_once(timeout_sec=0.5)
             except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
                 raise
-            except Exception as error:  # noqa: BLE001 - e.g. rclpy's own /clock callback on a bad time
+            except Exception as error:
                 node._throttled_log("error", "callback", f"a callback failed, node continues: {error!r}")
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass

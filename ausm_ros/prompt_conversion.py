@@ -4,6 +4,7 @@ Geometry that needs the image size (masks) is checked when the prompt is applied
 frame, by ``to_session_prompt``; everything else is checked here on arrival so a bad
 prompt is rejected at once with its reason.
 """
+
 import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -20,19 +21,20 @@ class PromptError(ValueError):
 @dataclass
 class PendingPrompt:
     """A prompt waiting for its frame, in node terms (before it meets the session)."""
+
     stream: str
     prompt_id: int
     action: PromptAction
-    stamp_ns: int                      # the frame it refers to; 0 = the next frame
-    object_id: Optional[int] = None    # None: assign (ADD only)
+    stamp_ns: int  # the frame it refers to; 0 = the next frame
+    object_id: Optional[int] = None  # None: assign (ADD only)
     points: list = field(default_factory=list)
     point_labels: list = field(default_factory=list)
-    box: Optional[tuple] = None        # x1, y1, x2, y2
-    mask_msg: object = None            # sensor_msgs/Image, decoded against the frame's size
+    box: Optional[tuple] = None  # x1, y1, x2, y2
+    mask_msg: object = None  # sensor_msgs/Image, decoded against the frame's size
     class_name: str = ""
     frame_id: str = ""
-    source: str = "topic"              # topic | service | boxes | click: for logs and the ack
-    index: int = 0                     # boxes: position in the Detection2DArray (for the ack)
+    source: str = "topic"  # topic | service | boxes | click: for logs and the ack
+    index: int = 0  # boxes: position in the Detection2DArray (for the ack)
 
 
 def stamp_ns(stamp):
@@ -57,9 +59,16 @@ def from_object_prompt(msg: ObjectPrompt, source="topic") -> PendingPrompt:
         action = PromptAction(msg.action)
     except ValueError:
         raise PromptError(f"unknown action {msg.action} (ADD=0, REFINE=1, REMOVE=2, RESET=3)") from None
-    pending = PendingPrompt(stream=msg.stream, prompt_id=int(msg.prompt_id), action=action,
-                            stamp_ns=stamp_ns(msg.header.stamp), frame_id=msg.header.frame_id,
-                            object_id=int(msg.object_id) or None, class_name=msg.class_id, source=source)
+    pending = PendingPrompt(
+        stream=msg.stream,
+        prompt_id=int(msg.prompt_id),
+        action=action,
+        stamp_ns=stamp_ns(msg.header.stamp),
+        frame_id=msg.header.frame_id,
+        object_id=int(msg.object_id) or None,
+        class_name=msg.class_id,
+        source=source,
+    )
     if action in (PromptAction.REFINE, PromptAction.REMOVE) and pending.object_id is None:
         raise PromptError(f"{action.name} needs object_id (0 is not a track id)")
     if action in (PromptAction.ADD, PromptAction.REFINE):
@@ -82,10 +91,16 @@ def from_box_detections(msg, stream) -> List[Tuple[PendingPrompt, Optional[Promp
     Every box yields a prompt, with the error that rejects it (if any), so each gets its own ack."""
     prompts = []
     for index, det in enumerate(msg.detections):
-        pending = PendingPrompt(stream=stream, prompt_id=0, action=PromptAction.ADD,
-                                stamp_ns=stamp_ns(msg.header.stamp), frame_id=msg.header.frame_id,
-                                class_name=det.results[0].hypothesis.class_id if det.results else "",
-                                source="boxes", index=index)
+        pending = PendingPrompt(
+            stream=stream,
+            prompt_id=0,
+            action=PromptAction.ADD,
+            stamp_ns=stamp_ns(msg.header.stamp),
+            frame_id=msg.header.frame_id,
+            class_name=det.results[0].hypothesis.class_id if det.results else "",
+            source="boxes",
+            index=index,
+        )
         try:
             wanted = det.id.strip()
             if wanted and not wanted.isdigit():
@@ -94,16 +109,23 @@ def from_box_detections(msg, stream) -> List[Tuple[PendingPrompt, Optional[Promp
             pending.box = _box_from_bbox(det.bbox)
             prompts.append((pending, None))
         except PromptError as error:
-            prompts.append((pending, error if str(error).startswith("detection") else
-                            PromptError(f"detection {index}: {error}")))
+            prompts.append(
+                (pending, error if str(error).startswith("detection") else PromptError(f"detection {index}: {error}"))
+            )
     return prompts
 
 
 def from_click(msg, stream) -> Tuple[PendingPrompt, Optional[PromptError]]:
     """A positive click adds an object; the prompt comes back even when rejected, for its ack."""
     x, y = msg.point.x, msg.point.y
-    pending = PendingPrompt(stream=stream, prompt_id=0, action=PromptAction.ADD, stamp_ns=stamp_ns(msg.header.stamp),
-                            frame_id=msg.header.frame_id, source="click")
+    pending = PendingPrompt(
+        stream=stream,
+        prompt_id=0,
+        action=PromptAction.ADD,
+        stamp_ns=stamp_ns(msg.header.stamp),
+        frame_id=msg.header.frame_id,
+        source="click",
+    )
     if not (math.isfinite(x) and math.isfinite(y)):
         return pending, PromptError(f"clicked point ({x}, {y}) is not finite")
     pending.points, pending.point_labels = [(float(x), float(y))], [1]
@@ -114,11 +136,12 @@ def clip_box(box: tuple, image_hw: tuple) -> tuple:
     """A box crossing the image edge keeps its part inside; one with nothing inside is refused."""
     height, width = image_hw
     x1, y1, x2, y2 = box
-    clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width),
-               min(max(y2, 0.0), height))
+    clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        raise PromptError(f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is outside the image {width}x{height}: "
-                          "nothing is left after clipping")
+        raise PromptError(
+            f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is outside the image {width}x{height}: "
+            "nothing is left after clipping"
+        )
     return clipped
 
 
@@ -142,6 +165,13 @@ def to_session_prompt(pending: PendingPrompt, image_hw, class_names) -> Prompt:
         except ValueError as error:
             raise PromptError(str(error)) from None
     box = clip_box(pending.box, image_hw) if pending.box is not None else None
-    return Prompt(action=pending.action, object_id=pending.object_id, mask=mask, box=box,
-                  points=pending.points or None, point_labels=pending.point_labels or None,
-                  class_id=class_index(pending.class_name, class_names), image_size=tuple(image_hw))
+    return Prompt(
+        action=pending.action,
+        object_id=pending.object_id,
+        mask=mask,
+        box=box,
+        points=pending.points or None,
+        point_labels=pending.point_labels or None,
+        class_id=class_index(pending.class_name, class_names),
+        image_size=tuple(image_hw),
+    )

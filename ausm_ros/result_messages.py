@@ -1,10 +1,20 @@
 """One FrameResult (ausm.session) -> the messages the node publishes for that frame."""
+
 import colorsys
 
 import cv2
 import numpy as np
-from vision_msgs.msg import (BoundingBox2D, Detection2D, Detection2DArray, LabelInfo, ObjectHypothesis,
-                             ObjectHypothesisWithPose, Point2D, Pose2D, VisionClass)
+from vision_msgs.msg import (
+    BoundingBox2D,
+    Detection2D,
+    Detection2DArray,
+    LabelInfo,
+    ObjectHypothesis,
+    ObjectHypothesisWithPose,
+    Point2D,
+    Pose2D,
+    VisionClass,
+)
 
 from ausm_ros.image_conversion import mono8_to_image, mono16_to_image, rgb_to_image
 from ausm_ros.msg import InstanceMask, InstanceSegmentation
@@ -31,8 +41,14 @@ def detections(result, header, class_names):
     dets = []
     for track_id, box, class_id, score in zip(result.track_ids, result.boxes, result.class_ids, result.scores):
         hypothesis = ObjectHypothesis(class_id=class_label(int(class_id), class_names), score=float(score))
-        dets.append(Detection2D(header=header, results=[ObjectHypothesisWithPose(hypothesis=hypothesis)],
-                                bbox=_bbox(box), id=str(int(track_id))))
+        dets.append(
+            Detection2D(
+                header=header,
+                results=[ObjectHypothesisWithPose(hypothesis=hypothesis)],
+                bbox=_bbox(box),
+                id=str(int(track_id)),
+            )
+        )
     return dets
 
 
@@ -48,15 +64,22 @@ def instance_segmentation(result, header, class_names, prompted_ids):
         x1, y1 = int(np.floor(box[0])), int(np.floor(box[1]))
         x2, y2 = int(np.ceil(box[2])), int(np.ceil(box[3]))
         crop = mask[y1:y2, x1:x2].astype(np.uint8) * 255
-        masks.append(InstanceMask(track_id=int(track_id), x_offset=x1, y_offset=y1,
-                                  mask=mono8_to_image(crop, header)))
-        origins.append(InstanceSegmentation.ORIGIN_PROMPT if int(track_id) in prompted_ids
-                       else InstanceSegmentation.ORIGIN_DISCOVERED)
+        masks.append(InstanceMask(track_id=int(track_id), x_offset=x1, y_offset=y1, mask=mono8_to_image(crop, header)))
+        origins.append(
+            InstanceSegmentation.ORIGIN_PROMPT
+            if int(track_id) in prompted_ids
+            else InstanceSegmentation.ORIGIN_DISCOVERED
+        )
     return InstanceSegmentation(
-        header=header, image_width=width, image_height=height,
-        detections=detections(result, header, class_names), masks=masks, origins=origins,
+        header=header,
+        image_width=width,
+        image_height=height,
+        detections=detections(result, header, class_names),
+        masks=masks,
+        origins=origins,
         new_track_ids=[int(t) for t in result.new_track_ids],
-        released_track_ids=[int(t) for t in result.released_track_ids])
+        released_track_ids=[int(t) for t in result.released_track_ids],
+    )
 
 
 def label_image(result, header):

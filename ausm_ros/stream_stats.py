@@ -4,6 +4,7 @@ Diagnostics keys are fixed (every category below is always reported, with 0): a 
 distinct error text grew without bound. The detail of the latest event is in a value.
 Levels judge a recent window, so one bad message does not leave a stream WARN for ever.
 """
+
 import collections
 import threading
 import time
@@ -12,8 +13,17 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 # Why an input was refused: a closed set, so /diagnostics has a fixed set of keys.
-INVALID_KINDS = ("unsupported encoding", "bad image size", "bad image layout", "unsupported compressed format",
-                 "bad compressed data", "rejected by model", "bad prompt", "frame failed", "other")
+INVALID_KINDS = (
+    "unsupported encoding",
+    "bad image size",
+    "bad image layout",
+    "unsupported compressed format",
+    "bad compressed data",
+    "rejected by model",
+    "bad prompt",
+    "frame failed",
+    "other",
+)
 # Why a stream started over.
 RESET_KINDS = ("time jump", "frame_id change", "image size change", "gap", "service", "prompt", "other")
 
@@ -32,10 +42,10 @@ class StreamStats:
     def __init__(self, window_sec: float = 10.0, expected_rate_hz: float = 0.0):
         self._lock = threading.Lock()
         self.window_sec = window_sec
-        self.expected_rate_hz = expected_rate_hz   # 0: learned from the stamps
+        self.expected_rate_hz = expected_rate_hz  # 0: learned from the stamps
         self._inputs = collections.deque()
         self._outputs = collections.deque()
-        self._events = collections.deque()         # (monotonic time, kind, count): for windowed levels
+        self._events = collections.deque()  # (monotonic time, kind, count): for windowed levels
         self._latency_ms = collections.deque(maxlen=200)
         self._step_ms = collections.deque(maxlen=200)
         self._stamp_deltas = collections.deque(maxlen=20)
@@ -47,7 +57,7 @@ class StreamStats:
         self.late = 0
         self.lost_middleware = 0
         self.lost_stamp_gaps = 0
-        self.middleware_reports_loss = False       # the rmw gave us a message-lost event handler
+        self.middleware_reports_loss = False  # the rmw gave us a message-lost event handler
         self.invalid = collections.Counter({k: 0 for k in INVALID_KINDS})
         self.resets = collections.Counter({k: 0 for k in RESET_KINDS})
         self.last_invalid = ""
@@ -176,8 +186,11 @@ class StreamStats:
                 "lost_before_node": max(self.lost_middleware, self.lost_stamp_gaps),
                 "lost_before_node (middleware)": self.lost_middleware,
                 "lost_before_node (stamp gaps)": self.lost_stamp_gaps,
-                "loss_detection": ("middleware message-lost events and stamp gaps" if self.middleware_reports_loss
-                                   else "stamp gaps (the middleware gives no message-lost events)"),
+                "loss_detection": (
+                    "middleware message-lost events and stamp gaps"
+                    if self.middleware_reports_loss
+                    else "stamp gaps (the middleware gives no message-lost events)"
+                ),
                 "invalid_inputs": sum(self.invalid.values()),
                 "resets": sum(self.resets.values()),
                 "last_invalid": self.last_invalid,

@@ -6,6 +6,7 @@ result to the node's publish function. The session is touched by this thread
 alone, which is why prompts, resets, setting changes and state save/load are queued
 to it rather than applied.
 """
+
 import dataclasses
 import json
 import os
@@ -25,10 +26,11 @@ from ausm_ros.stream_stats import StreamStats
 @dataclass
 class Applied:
     """How a prompt ended, for its acknowledgement and a waiting service call."""
+
     status: int
     object_id: int = 0
     message: str = ""
-    header: object = None   # the frame's header when applied
+    header: object = None  # the frame's header when applied
 
 
 class _Waiter:
@@ -52,9 +54,9 @@ class _Task:
 @dataclass
 class WorkerSettings:
     reset_on_gap_sec: float = 5.0
-    max_backward_jump_sec: float = 1.0   # further back resets; up to this the frame is late and dropped
-    prompt_horizon_sec: float = 10.0     # prompts stamped this far ahead, or waiting this long, are rejected
-    id_counter_path: str = ""            # where the stream's used track ids are kept ('' = nowhere)
+    max_backward_jump_sec: float = 1.0  # further back resets; up to this the frame is late and dropped
+    prompt_horizon_sec: float = 10.0  # prompts stamped this far ahead, or waiting this long, are rejected
+    id_counter_path: str = ""  # where the stream's used track ids are kept ('' = nowhere)
 
 
 def write_atomically(path: str, text: str) -> None:
@@ -74,34 +76,43 @@ def write_atomically(path: str, text: str) -> None:
 
 
 class StreamWorker:
-    def __init__(self, name, session, class_names, publish: Callable, acknowledge: Callable, log,
-                 settings: WorkerSettings, stats: StreamStats = None):
+    def __init__(
+        self,
+        name,
+        session,
+        class_names,
+        publish: Callable,
+        acknowledge: Callable,
+        log,
+        settings: WorkerSettings,
+        stats: StreamStats = None,
+    ):
         self.name = name
         self.session = session
         self.class_names = list(class_names)
-        self._publish = publish          # (frame_header, rgb, result, prompted_ids, step_ms) -> None
+        self._publish = publish  # (frame_header, rgb, result, prompted_ids, step_ms) -> None
         self._acknowledge = acknowledge  # (pending, Applied) -> None
-        self._log = log                  # (level, key, text) -> None; the node throttles by key
+        self._log = log  # (level, key, text) -> None; the node throttles by key
         self.settings = settings
         self.stats = stats or StreamStats()
         self._cv = threading.Condition()
-        self._mailbox = None             # (msg, is_compressed)
+        self._mailbox = None  # (msg, is_compressed)
         self._prompts: List[_Waiter] = []
         self._tasks: List[_Task] = []
-        self._session_settings = None    # SessionSettings changes to apply before the next frame
+        self._session_settings = None  # SessionSettings changes to apply before the next frame
         self._reset_reason = None
         self._stop = False
-        self._last = None                # (stamp_ns, frame_id, (H, W)) of the last processed frame
-        self._last_offered = None        # (stamp_ns, frame_id) of the newest frame let into the mailbox
-        self._after_jump = False         # the previous frame reset the stream for a time jump
+        self._last = None  # (stamp_ns, frame_id, (H, W)) of the last processed frame
+        self._last_offered = None  # (stamp_ns, frame_id) of the newest frame let into the mailbox
+        self._after_jump = False  # the previous frame reset the stream for a time jump
         self._saved_ids = None
-        self._last_frame_wall = time.monotonic()   # when the stream last brought a frame
+        self._last_frame_wall = time.monotonic()  # when the stream last brought a frame
         self._prompted_ids = set()
         self._thread = threading.Thread(target=self._run, name=f"ausm-{name}", daemon=True)
 
     # -- called from ROS callbacks (any thread) ----------------------------------------
     def start(self) -> None:
-        self._load_id_counter()   # before the first frame: no id used before a restart is handed out
+        self._load_id_counter()  # before the first frame: no id used before a restart is handed out
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -125,8 +136,12 @@ class StreamWorker:
             return
         with self._cv:
             last = self._last_offered
-            if (last is not None and msg.header.frame_id == last[1] and now < last[0]
-                    and (last[0] - now) <= self.settings.max_backward_jump_sec * 1e9):
+            if (
+                last is not None
+                and msg.header.frame_id == last[1]
+                and now < last[0]
+                and (last[0] - now) <= self.settings.max_backward_jump_sec * 1e9
+            ):
                 late_by = (last[0] - now) / 1e9
                 late = True
             else:
@@ -137,8 +152,11 @@ class StreamWorker:
                 self._cv.notify_all()
         if late:
             self.stats.frame_late()
-            self._log("warn", f"{self.name}:late", f"[{self.name}] late frame dropped: stamped {late_by:.3f} s "
-                      "before the newest one")
+            self._log(
+                "warn",
+                f"{self.name}:late",
+                f"[{self.name}] late frame dropped: stamped {late_by:.3f} s before the newest one",
+            )
             return
         self.stats.frame_received(replaced)
 
@@ -195,16 +213,21 @@ class StreamWorker:
             expired = [w for w in self._prompts if now - w.since > horizon]
             self._prompts = [w for w in self._prompts if w not in expired]
         for waiter in expired:
-            self._finish(waiter, Applied(PromptAck.REJECTED, waiter.pending.object_id or 0,
-                                         f"expired: no frame arrived for {horizon:g} s (prompt_horizon_sec) "
-                                         "while it waited for the frame it is stamped with"))
+            self._finish(
+                waiter,
+                Applied(
+                    PromptAck.REJECTED,
+                    waiter.pending.object_id or 0,
+                    f"expired: no frame arrived for {horizon:g} s (prompt_horizon_sec) "
+                    "while it waited for the frame it is stamped with",
+                ),
+            )
 
     # -- the inference thread -------------------------------------------------------------
     def _run(self):
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: self._stop or self._mailbox is not None or self._reset_reason
-                                  or self._tasks)
+                self._cv.wait_for(lambda: self._stop or self._mailbox is not None or self._reset_reason or self._tasks)
                 if self._stop:
                     return
                 tasks, self._tasks = self._tasks, []
@@ -214,7 +237,7 @@ class StreamWorker:
             for task in tasks:
                 try:
                     task.result = task.fn(self.session)
-                except Exception as error:  # noqa: BLE001 - handed to the caller
+                except Exception as error:
                     task.error = error
                 task.done.set()
             if changes:
@@ -224,7 +247,7 @@ class StreamWorker:
             if item is not None:
                 try:
                     self._process(*item)
-                except Exception as error:  # noqa: BLE001 - a bad frame must never end the stream
+                except Exception as error:
                     self.stats.invalid_input("frame failed", repr(error))
                     self._log("error", f"{self.name}:crash", f"[{self.name}] frame failed: {error!r}")
                 self._save_id_counter()
@@ -307,10 +330,14 @@ class StreamWorker:
         self._prompted_ids -= set(int(t) for t in result.released_track_ids)
         for waiter, object_id in applied:
             late = 0 < waiter.pending.stamp_ns < frame_ns
-            note = (f"frame {waiter.pending.stamp_ns / 1e9:.6f} already processed; applied to "
-                    f"{frame_ns / 1e9:.6f}") if late else ""
-            self._finish(waiter, Applied(PromptAck.APPLIED_LATE if late else PromptAck.APPLIED,
-                                         object_id, note, header))
+            note = (
+                (f"frame {waiter.pending.stamp_ns / 1e9:.6f} already processed; applied to {frame_ns / 1e9:.6f}")
+                if late
+                else ""
+            )
+            self._finish(
+                waiter, Applied(PromptAck.APPLIED_LATE if late else PromptAck.APPLIED, object_id, note, header)
+            )
         self._publish(header, rgb, result, frozenset(self._prompted_ids), step_ms)
 
     def _apply_prompts(self, frame_ns, header, hw):
@@ -323,9 +350,15 @@ class StreamWorker:
             self._prompts = [w for w in self._prompts if frame_ns < w.pending.stamp_ns <= frame_ns + horizon_ns]
         for waiter in too_far:
             ahead = (waiter.pending.stamp_ns - frame_ns) / 1e9
-            self._finish(waiter, Applied(PromptAck.REJECTED, waiter.pending.object_id or 0,
-                                         f"stamped {ahead:.3f} s after the newest frame, beyond prompt_horizon_sec "
-                                         f"({self.settings.prompt_horizon_sec:g} s): is its clock right?"))
+            self._finish(
+                waiter,
+                Applied(
+                    PromptAck.REJECTED,
+                    waiter.pending.object_id or 0,
+                    f"stamped {ahead:.3f} s after the newest frame, beyond prompt_horizon_sec "
+                    f"({self.settings.prompt_horizon_sec:g} s): is its clock right?",
+                ),
+            )
         applied = []
         for waiter in due:
             pending = waiter.pending
@@ -334,7 +367,8 @@ class StreamWorker:
                     raise PromptError(
                         f"prompt frame_id '{pending.frame_id}' is not the camera's: prompts are pixel coordinates "
                         f"of this stream's images, frame_id '{header.frame_id}' (or empty); points in another "
-                        "frame (e.g. RViz 'Publish Point' in the map frame) must be projected into the image first")
+                        "frame (e.g. RViz 'Publish Point' in the map frame) must be projected into the image first"
+                    )
                 if pending.action == PromptAction.RESET:
                     self._reset("prompt", f"prompt {pending.prompt_id} ({pending.source})")
                     applied.append((waiter, 0))
@@ -371,8 +405,11 @@ class StreamWorker:
                 counter = json.load(f)
             self.session.continue_ids_after(counter)
         except (OSError, ValueError, KeyError, TypeError) as error:
-            self._log("warn", f"{self.name}:ids", f"[{self.name}] track id counter {path} unreadable ({error}); "
-                      "ids continue from the snapshot or from 1")
+            self._log(
+                "warn",
+                f"{self.name}:ids",
+                f"[{self.name}] track id counter {path} unreadable ({error}); ids continue from the snapshot or from 1",
+            )
         self._saved_ids = self.session.id_counter()
 
     def _save_id_counter(self):

@@ -1,13 +1,14 @@
 """Command line of the training package.
 
-  python -m ausm_train train --config ausm_train/configs/demo.yaml --out runs/demo [--resume]
-  python -m ausm_train eval --checkpoint runs/demo/model.safetensors --data synthetic
-  python -m ausm_train eval --checkpoint CK --data davis --root DAVIS --out PRED        # palette PNGs + J&F
-  python -m ausm_train eval --checkpoint CK --data ytvis --annotations valid.json --images DIR --out PRED
-  python -m ausm_train score --data davis --root DAVIS --pred PRED                       # J&F of any PNGs
-  python -m ausm_train score --data ytvis --annotations valid.json --results results.json
-  torchrun --nproc_per_node 4 -m ausm_train train --config ausm_train/configs/stage2.yaml --out runs/s2
+python -m ausm_train train --config ausm_train/configs/demo.yaml --out runs/demo [--resume]
+python -m ausm_train eval --checkpoint runs/demo/model.safetensors --data synthetic
+python -m ausm_train eval --checkpoint CK --data davis --root DAVIS --out PRED        # palette PNGs + J&F
+python -m ausm_train eval --checkpoint CK --data ytvis --annotations valid.json --images DIR --out PRED
+python -m ausm_train score --data davis --root DAVIS --pred PRED                       # J&F of any PNGs
+python -m ausm_train score --data ytvis --annotations valid.json --results results.json
+torchrun --nproc_per_node 4 -m ausm_train train --config ausm_train/configs/stage2.yaml --out runs/s2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,11 +20,11 @@ from pathlib import Path
 def cmd_train(args):
     from .train.config import load_train_config, parse_overrides
     from .train.trainer import NonFiniteLossError, Trainer
+
     cfg = load_train_config(args.config, parse_overrides(args.set))
     out = Path(args.out)
     if not args.resume and (out / "train_state.pt").exists() and not args.overwrite:
-        print(f"{out} already holds a run; pass --resume to continue it or --overwrite to start over",
-              file=sys.stderr)
+        print(f"{out} already holds a run; pass --resume to continue it or --overwrite to start over", file=sys.stderr)
         return 2
     try:
         summary = Trainer(cfg, out, resume=args.resume, stop_after=args.stop_after).train()
@@ -37,6 +38,7 @@ def cmd_train(args):
 
 def _rank():
     import torch.distributed as dist
+
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
@@ -46,6 +48,7 @@ def _session_settings(args) -> dict:
 
 def _write_json(path, data) -> None:
     from .evaluation import write_json_atomic
+
     write_json_atomic(path, json.loads(json.dumps(data, default=float)))
 
 
@@ -53,6 +56,7 @@ def cmd_eval(args):
     import torch
 
     from ausm.checkpoint import load_checkpoint
+
     if args.threads:
         torch.set_num_threads(args.threads)
     missing = {"davis": ("root", "out"), "ytvis": ("annotations", "images", "out")}.get(args.data, ())
@@ -71,15 +75,24 @@ def cmd_eval(args):
 def _eval_davis(model, args):
     from .data.types import CorruptSampleError, DatasetFormatError
     from .evaluation import evaluate_davis
+
     prompts = ("mask", "box") if args.prompts == "both" else (args.prompts or "mask",)
     results = {}
     for prompt in prompts:
         # one prompt kind: PRED/<sequence>/<frame>.png; both: PRED/mask/... and PRED/box/...
         out = Path(args.out) / prompt if len(prompts) > 1 else Path(args.out)
         try:
-            result = evaluate_davis(model, args.root, out, split=args.split, resolution=args.resolution,
-                                    year=args.year, prompt=prompt, session_settings=_session_settings(args),
-                                    progress=not args.no_progress)
+            result = evaluate_davis(
+                model,
+                args.root,
+                out,
+                split=args.split,
+                resolution=args.resolution,
+                year=args.year,
+                prompt=prompt,
+                session_settings=_session_settings(args),
+                progress=not args.no_progress,
+            )
         except (DatasetFormatError, CorruptSampleError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -93,10 +106,18 @@ def _eval_davis(model, args):
 def _eval_ytvis(model, args):
     from .data.types import CorruptSampleError, DatasetFormatError
     from .evaluation import evaluate_ytvis
+
     try:
-        result = evaluate_ytvis(model, args.annotations, args.images, args.out,
-                                session_settings=_session_settings(args), class_head=args.class_head,
-                                max_per_video=args.max_per_video, progress=not args.no_progress)
+        result = evaluate_ytvis(
+            model,
+            args.annotations,
+            args.images,
+            args.out,
+            session_settings=_session_settings(args),
+            class_head=args.class_head,
+            max_per_video=args.max_per_video,
+            progress=not args.no_progress,
+        )
     except (DatasetFormatError, CorruptSampleError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -109,28 +130,43 @@ def _eval_ytvis(model, args):
 def _eval_synthetic(model, args):
     from .metrics import format_jf_table
     from .train.evaluate import evaluate_clips, headline, held_out_synthetic, synthetic_settings, train_config_of
+
     settings, train_seed = synthetic_settings(train_config_of(args.checkpoint))
     if args.synthetic:
         settings.update(json.loads(args.synthetic))
     if args.seed == train_seed:
-        print(f"warning: --seed {args.seed} is the training data seed: these videos are not held out",
-              file=sys.stderr)
+        print(f"warning: --seed {args.seed} is the training data seed: these videos are not held out", file=sys.stderr)
     clips = held_out_synthetic(settings, args.num_videos, args.seed, args.frames)
     prompts = ("mask", "box") if args.prompts in (None, "both") else (args.prompts,)
     session = _session_settings(args)
     class_names = settings.get("classes")
     if class_names is None:
         from .synthetic import SyntheticConfig
+
         class_names = SyntheticConfig().classes
-    results = evaluate_clips(model, clips, prompts=prompts, unprompted=not args.no_unprompted,
-                             session_settings=session, class_names=list(class_names))
-    results["held_out"] = {"seed": args.seed, "num_videos": args.num_videos, "frames": args.frames,
-                           "generator": settings, "session": session}
+    results = evaluate_clips(
+        model,
+        clips,
+        prompts=prompts,
+        unprompted=not args.no_unprompted,
+        session_settings=session,
+        class_names=list(class_names),
+    )
+    results["held_out"] = {
+        "seed": args.seed,
+        "num_videos": args.num_videos,
+        "frames": args.frames,
+        "generator": settings,
+        "session": session,
+    }
     results["headline"] = headline(results)
     for p in prompts:
         rows = {"model": results[f"prompted_{p}"], **results[f"prompted_{p}_baselines"]}
-        print(format_jf_table(rows, title=f"{p} prompts, {results['videos']} held-out synthetic videos "
-                                          f"(seed {args.seed})"))
+        print(
+            format_jf_table(
+                rows, title=f"{p} prompts, {results['videos']} held-out synthetic videos (seed {args.seed})"
+            )
+        )
         print()
     print(json.dumps(results["headline"], indent=2, default=float))
     if args.json:
@@ -141,6 +177,7 @@ def _eval_synthetic(model, args):
 def cmd_score(args):
     from .data.types import CorruptSampleError, DatasetFormatError
     from .metrics import evaluate_ytvis_json, format_jf_table, score_davis_folder
+
     try:
         if args.data == "davis":
             if not (args.root and args.pred):
@@ -178,14 +215,26 @@ def build_parser():
     t.add_argument("--out", required=True, help="run folder: checkpoints, logs, model.safetensors")
     t.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     t.add_argument("--overwrite", action="store_true", help="start over in a folder that holds a run")
-    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override config values, e.g. --set steps=100 optim.lr=3e-4")
-    t.add_argument("--stop-after", type=int, default=None,
-                   help="stop (with a checkpoint) once this many steps are done; --resume continues")
+    t.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config values, e.g. --set steps=100 optim.lr=3e-4",
+    )
+    t.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop (with a checkpoint) once this many steps are done; --resume continues",
+    )
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="J&F (prompted, beside the static and empty baselines) and video AP "
-                                     "(unprompted) on held-out synthetic videos or a DAVIS / YouTube-VIS folder")
+    e = sub.add_parser(
+        "eval",
+        help="J&F (prompted, beside the static and empty baselines) and video AP "
+        "(unprompted) on held-out synthetic videos or a DAVIS / YouTube-VIS folder",
+    )
     e.add_argument("--checkpoint", required=True, help="model .safetensors")
     e.add_argument("--data", default="synthetic", choices=["synthetic", "davis", "ytvis"])
     e.add_argument("--root", default=None, help="davis: the DAVIS folder (JPEGImages/, Annotations/, ImageSets/)")
@@ -194,34 +243,51 @@ def build_parser():
     e.add_argument("--year", default="2017", help="davis: ImageSets/<year>")
     e.add_argument("--annotations", default=None, help="ytvis: the YouTube-VIS JSON")
     e.add_argument("--images", default=None, help="ytvis: folder the JSON's file_names are relative to")
-    e.add_argument("--out", default=None, help="davis: folder for PRED/<sequence>/<frame>.png; "
-                                               "ytvis: results .json file, or a folder for results.json")
-    e.add_argument("--class-head", default=None,
-                   help="ytvis: the model's class head (default: the one whose names match most categories)")
+    e.add_argument(
+        "--out",
+        default=None,
+        help="davis: folder for PRED/<sequence>/<frame>.png; ytvis: results .json file, or a folder for results.json",
+    )
+    e.add_argument(
+        "--class-head",
+        default=None,
+        help="ytvis: the model's class head (default: the one whose names match most categories)",
+    )
     e.add_argument("--max-per-video", type=int, default=100, help="ytvis: best (track, class) entries per video")
     e.add_argument("--num-videos", type=int, default=50, help="synthetic: number of held-out videos")
     e.add_argument("--seed", type=int, default=1000, help="synthetic: held-out data seed (training used another)")
     e.add_argument("--frames", type=int, default=16, help="synthetic: frames per held-out video")
-    e.add_argument("--synthetic", default=None, help='JSON overrides of the generator, e.g. \'{"max_objects": 3}\'')
-    e.add_argument("--prompts", choices=["mask", "box", "both"], default=None,
-                   help="default: both for synthetic, mask for davis")
+    e.add_argument("--synthetic", default=None, help="JSON overrides of the generator, e.g. '{\"max_objects\": 3}'")
+    e.add_argument(
+        "--prompts", choices=["mask", "box", "both"], default=None, help="default: both for synthetic, mask for davis"
+    )
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--no-unprompted", action="store_true")
-    e.add_argument("--score-threshold", type=float, default=0.5,
-                   help="unprompted: objectness for a detection to start a track (session default 0.5)")
+    e.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.5,
+        help="unprompted: objectness for a detection to start a track (session default 0.5)",
+    )
     e.add_argument("--top-k", type=int, default=10, help="unprompted: most new tracks per frame")
     e.add_argument("--device", default="cpu")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", default=None, help="also write the results here")
     e.set_defaults(func=cmd_eval)
 
-    sc = sub.add_parser("score", help="score predictions written by anyone: DAVIS PNGs (J&F with baselines) "
-                                      "or a YouTube-VIS results JSON (video AP)")
+    sc = sub.add_parser(
+        "score",
+        help="score predictions written by anyone: DAVIS PNGs (J&F with baselines) "
+        "or a YouTube-VIS results JSON (video AP)",
+    )
     sc.add_argument("--data", required=True, choices=["davis", "ytvis"])
     sc.add_argument("--root", default=None, help="davis: the DAVIS folder")
     sc.add_argument("--pred", default=None, help="davis: predictions, PRED/<sequence>/<frame>.png")
-    sc.add_argument("--split", default="val", help="davis: sequences from ImageSets/<year>/<split>.txt "
-                                                   "(all annotated sequences when the file is missing)")
+    sc.add_argument(
+        "--split",
+        default="val",
+        help="davis: sequences from ImageSets/<year>/<split>.txt (all annotated sequences when the file is missing)",
+    )
     sc.add_argument("--resolution", default="480p")
     sc.add_argument("--year", default="2017")
     sc.add_argument("--annotations", default=None, help="ytvis: the ground-truth JSON")

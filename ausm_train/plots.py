@@ -5,6 +5,7 @@
 Reads ``train_log.csv`` (written by the trainer every ``log_every`` steps) and
 ``loss.json`` (written by ``ausm_train.realdata.distill``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 def plot(run: Path, distill: Path | None, out: Path) -> Path:
     import matplotlib
-    matplotlib.use("Agg")   # no display on a robot or in CI
+
+    matplotlib.use("Agg")  # no display on a robot or in CI
     import matplotlib.pyplot as plt
 
     log = read_train_log(run / "train_log.csv")
@@ -43,7 +45,7 @@ def plot(run: Path, distill: Path | None, out: Path) -> Path:
     for term in TERMS:
         if term in log:
             y = smooth(log[term], 10)
-            ax.plot(log["step"][len(log["step"]) - len(y):], y, label=term, lw=1.5 if term == "loss" else 1)
+            ax.plot(log["step"][len(log["step"]) - len(y) :], y, label=term, lw=1.5 if term == "loss" else 1)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_title(f"AUSM training ({run.name}), moving mean of 10 logs")

@@ -11,6 +11,7 @@ torch session and an onnxruntime session (ausm/runtimes/parity.py).
 GPU (when one is visible): the SSM state update in PyTorch eager vs the fused CUDA
 kernel; otherwise a message says what was skipped.
 """
+
 import argparse
 import os
 import platform
@@ -24,10 +25,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ausm import build_model  # noqa: E402
-from ausm.export.onnx_cache import cached_step_onnx  # noqa: E402
-from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner, stream_session  # noqa: E402
-from ausm.runtimes.parity import compare_sessions, moving_shapes  # noqa: E402
+from ausm import build_model
+from ausm.export.onnx_cache import cached_step_onnx
+from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner, stream_session
+from ausm.runtimes.parity import compare_sessions, moving_shapes
 
 
 def cpu_name():
@@ -47,11 +48,15 @@ def step_inputs(model, hw, seed):
     mh, mw = model.mask_size(hw)
     valid = torch.zeros(1, K, dtype=torch.bool)
     valid[0, :4] = True
-    return (torch.rand(1, 3, *hw, generator=g), torch.arange(K)[None],
-            (torch.rand(1, K, mh, mw, generator=g) > 0.8).float(), valid)
+    return (
+        torch.rand(1, 3, *hw, generator=g),
+        torch.arange(K)[None],
+        (torch.rand(1, K, mh, mw, generator=g) > 0.8).float(),
+        valid,
+    )
 
 
-ROUNDS = 6   # backends take turns in blocks of frames, so both see the same machine load
+ROUNDS = 6  # backends take turns in blocks of frames, so both see the same machine load
 
 
 def time_steps(runners, model, hw, frames, warmup=3):
@@ -104,6 +109,7 @@ def table(title, times, reference="torch"):
 
 def gpu_section(model):
     from ausm.export import kernel_harness as kh
+
     nvcc = kh.find_nvcc()
     if nvcc is None:
         print("\nGPU: skipped (nvcc not found, cannot build the CUDA kernel harness)")
@@ -112,8 +118,10 @@ def gpu_section(model):
         exe = kh.build_harness(d)
         info = kh.gpu_info(exe)
         if info is None:
-            print("\nGPU: skipped (no CUDA device visible): torch eager vs the fused CUDA kernel "
-                  "needs a GPU machine; run bench/ssm_kernel.py there for the kernel's bandwidth")
+            print(
+                "\nGPU: skipped (no CUDA device visible): torch eager vs the fused CUDA kernel "
+                "needs a GPU machine; run bench/ssm_kernel.py there for the kernel's bandwidth"
+            )
             return
         print(f"\nGPU: {info['gpu']} (sm {info['cc']}): SSM state update, one compressor layer")
         print("| config | state [b, h, p, n] | torch eager us | CUDA kernel us | speed-up |")
@@ -128,10 +136,20 @@ def gpu_section(model):
             eager = "n/a (torch has no CUDA here)"
             if torch.cuda.is_available():
                 from ausm.export.ssm_op import selective_state_update
+
                 dev = torch.device("cuda")
                 b, h, p, n = shape
-                shapes = [(b, h, p, n), (b, h, p), (b, h, p), (h, p, n), (b, h, n), (b, h, n), (h, p),
-                          (b, h, p), (h, p)]   # ssm_op.INPUTS order
+                shapes = [
+                    (b, h, p, n),
+                    (b, h, p),
+                    (b, h, p),
+                    (h, p, n),
+                    (b, h, n),
+                    (b, h, n),
+                    (h, p),
+                    (b, h, p),
+                    (h, p),
+                ]  # ssm_op.INPUTS order
                 args = [torch.randn(s, device=dev) for s in shapes]
                 args[3] = -args[3].abs()
                 for _ in range(5):
@@ -164,6 +182,7 @@ def main(argv=None):
     threads = torch.get_num_threads()
     if args.checkpoint:
         from ausm.checkpoint import load_checkpoint
+
         model = load_checkpoint(args.checkpoint).eval()
     else:
         torch.manual_seed(0)
@@ -175,29 +194,37 @@ def main(argv=None):
         export_s = time.perf_counter() - t0
         runners = [TorchStepRunner(model), OnnxRuntimeStepRunner(model, onnx_path, num_threads=threads)]
         import onnxruntime
-        print(f"{cpu_name()}, {os.cpu_count()} cores, {threads} threads each; torch {torch.__version__}, "
-              f"onnxruntime {onnxruntime.__version__}; config {model.config.name} at {hw[1]}x{hw[0]}; "
-              f"load average {os.getloadavg()[0]:.1f}; export {export_s:.1f} s")
+
+        print(
+            f"{cpu_name()}, {os.cpu_count()} cores, {threads} threads each; torch {torch.__version__}, "
+            f"onnxruntime {onnxruntime.__version__}; config {model.config.name} at {hw[1]}x{hw[0]}; "
+            f"load average {os.getloadavg()[0]:.1f}; export {export_s:.1f} s"
+        )
         table(f"AUSM.step, {args.frames} frames", time_steps(runners, model, hw, args.frames))
-        table(f"StreamSession.step on 320x240 frames, {args.frames} frames",
-              time_sessions(model, runners, (240, 320), args.frames))
+        table(
+            f"StreamSession.step on 320x240 frames, {args.frames} frames",
+            time_sessions(model, runners, (240, 320), args.frames),
+        )
         if args.parity_frames:
             t0 = time.perf_counter()
             rep = compare_sessions(model, runners[0], runners[1], args.parity_frames, (240, 320))
             ok_iou, ok_state = rep.worst_iou >= 0.99, rep.worst_lockstep_state_diff <= 1e-3
-            print(f"\nparity, onnxruntime vs torch session ({time.perf_counter() - t0:.0f} s): "
-                  f"{rep.summary()}")
-            print(f"  masks IoU >= 0.99 per object every frame: {'PASS' if ok_iou else 'FAIL'} "
-                  f"(worst: frame {rep.worst[0]}, track {rep.worst[1]}, IoU {rep.worst[2]:.4f})")
-            print(f"  state max |diff| <= 1e-3 on the same inputs (lock step): "
-                  f"{'PASS' if ok_state else 'FAIL'}")
+            print(f"\nparity, onnxruntime vs torch session ({time.perf_counter() - t0:.0f} s): {rep.summary()}")
+            print(
+                f"  masks IoU >= 0.99 per object every frame: {'PASS' if ok_iou else 'FAIL'} "
+                f"(worst: frame {rep.worst[0]}, track {rep.worst[1]}, IoU {rep.worst[2]:.4f})"
+            )
+            print(f"  state max |diff| <= 1e-3 on the same inputs (lock step): {'PASS' if ok_state else 'FAIL'}")
             first = rep.first_divergence()
             flips = rep.history_pixels_differing
-            print("  closed loop: states within 1e-3 on every frame" if first is None else
-                  f"  closed loop: states first differ by > 1e-3 at frame {first}, max "
-                  f"{rep.worst_state_diff:.2e}, {rep.state_max_abs[-1]:.1e} at the last frame; history "
-                  f"mask pixels differing: {sum(1 for f in flips if f)} frames, at most {max(flips)} "
-                  f"pixels (of {rep.history_pixels_total})")
+            print(
+                "  closed loop: states within 1e-3 on every frame"
+                if first is None
+                else f"  closed loop: states first differ by > 1e-3 at frame {first}, max "
+                f"{rep.worst_state_diff:.2e}, {rep.state_max_abs[-1]:.1e} at the last frame; history "
+                f"mask pixels differing: {sum(1 for f in flips if f)} frames, at most {max(flips)} "
+                f"pixels (of {rep.history_pixels_total})"
+            )
     if not args.no_gpu:
         gpu_section(model)
 

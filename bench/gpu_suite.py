@@ -24,6 +24,7 @@ that would start with too little time left are skipped and say so. On the GPU ma
 mamba-ssm comes from a wheel or sdist carried in (MAMBA_SKIP_CUDA_BUILD=TRUE gives its
 Triton kernels), and TensorRT-RTX from its two wheels.
 """
+
 import argparse
 import importlib
 import importlib.util
@@ -65,8 +66,14 @@ class Suite:
         self.gpu = torch.cuda.is_available() and not dry_run
         self.device = torch.device("cuda" if self.gpu else "cpu")
         self.tmp = Path(tempfile.mkdtemp(prefix="ausm_gpu_suite_"))
-        self.results: Dict = {"suite": "bench/gpu_suite.py", "dry_run": dry_run, "host": host_info(),
-                              "budget_s": budget_s, "missing": preflight(), "parts": {}}
+        self.results: Dict = {
+            "suite": "bench/gpu_suite.py",
+            "dry_run": dry_run,
+            "host": host_info(),
+            "budget_s": budget_s,
+            "missing": preflight(),
+            "parts": {},
+        }
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -77,17 +84,18 @@ class Suite:
 
     def run_part(self, name: str, fn: Callable, needs_s: float):
         if self.left() < needs_s:
-            self.results["parts"][name] = {"status": "skipped", "why": f"{self.left():.0f} s left of the "
-                                           f"budget, the part needs about {needs_s:.0f} s"}
+            self.results["parts"][name] = {
+                "status": "skipped",
+                "why": f"{self.left():.0f} s left of the budget, the part needs about {needs_s:.0f} s",
+            }
             self.write()
             return
         t = time.perf_counter()
         print(f"[gpu_suite] {name} ({self.left():.0f} s left)", flush=True)
         try:
             res = {"status": "ok", "result": fn(self)}
-        except Exception as e:     # one part failing must not lose the others' numbers
-            res = {"status": "error", "error": f"{type(e).__name__}: {e}",
-                   "traceback": traceback.format_exc(limit=6)}
+        except Exception as e:  # one part failing must not lose the others' numbers
+            res = {"status": "error", "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=6)}
         res["seconds"] = round(time.perf_counter() - t, 2)
         self.results["parts"][name] = res
         print(f"[gpu_suite] {name}: {res['status']} in {res['seconds']} s", flush=True)
@@ -97,19 +105,25 @@ class Suite:
         self.results["elapsed_s"] = round(time.perf_counter() - self.t0, 2)
         stem = "gpu_suite-dry-run" if self.dry else "gpu_suite"
         self.out.mkdir(parents=True, exist_ok=True)
-        for suffix, text in ((".json", json.dumps(self.results, indent=2, default=str) + "\n"),
-                             (".md", markdown(self.results))):
+        for suffix, text in (
+            (".json", json.dumps(self.results, indent=2, default=str) + "\n"),
+            (".md", markdown(self.results)),
+        ):
             path = self.out / (stem + suffix)
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(text)
-            os.replace(tmp, path)   # a reader (or a cut-short run) never sees half a file
+            os.replace(tmp, path)  # a reader (or a cut-short run) never sees half a file
 
 
 # what each part imports beyond torch and the project: a missing one is named up front (the GPU
 # machine has no package registry, so whatever is missing must be brought as wheels)
-PART_NEEDS = {"kernel": [], "mamba_ssm": ["mamba_ssm", "triton", "einops"],
-              "train_speed": ["scipy", "pycocotools", "PIL", "cv2"], "session": [],
-              "tensorrt_rtx": ["onnx", "tensorrt_rtx_bindings", "tensorrt_rtx_libs"]}
+PART_NEEDS = {
+    "kernel": [],
+    "mamba_ssm": ["mamba_ssm", "triton", "einops"],
+    "train_speed": ["scipy", "pycocotools", "PIL", "cv2"],
+    "session": [],
+    "tensorrt_rtx": ["onnx", "tensorrt_rtx_bindings", "tensorrt_rtx_libs"],
+}
 
 
 def preflight() -> Dict:
@@ -123,11 +137,19 @@ def preflight() -> Dict:
 
 
 def host_info() -> Dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor(),
-            "cpus": os.cpu_count(), "cuda": torch.version.cuda, "gpu": None}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor(),
+        "cpus": os.cpu_count(),
+        "cuda": torch.version.cuda,
+        "gpu": None,
+    }
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
-        info.update(gpu=p.name, compute_capability=f"{p.major}.{p.minor}", gpu_memory_gib=round(p.total_memory / 2 ** 30, 1))
+        info.update(
+            gpu=p.name, compute_capability=f"{p.major}.{p.minor}", gpu_memory_gib=round(p.total_memory / 2**30, 1)
+        )
     return info
 
 
@@ -155,6 +177,7 @@ def cuda_time(fn: Callable, reps: int, gpu: bool) -> float:
 
 # -- kernel ----------------------------------------------------------------------------------------
 
+
 def part_kernel(s: Suite) -> Dict:
     if kh.find_nvcc() is None:
         raise RuntimeError("nvcc not found (PATH, $CUDA_HOME, /usr/local/cuda)")
@@ -162,7 +185,7 @@ def part_kernel(s: Suite) -> Dict:
         major, minor = torch.cuda.get_device_capability(0)
         archs = (f"{major}{minor}",)
     else:
-        archs = kh.DEFAULT_ARCHS[:1]        # the dry run only proves it compiles
+        archs = kh.DEFAULT_ARCHS[:1]  # the dry run only proves it compiles
     t = time.perf_counter()
     exe = kh.build_harness(s.tmp, archs)
     out: Dict = {"archs": list(archs), "compile_s": round(time.perf_counter() - t, 1)}
@@ -175,45 +198,69 @@ def part_kernel(s: Suite) -> Dict:
     with torch.no_grad():
         y_ref, (_, s_ref) = m.step(u, state)
         y = m.out_proj(y_node.squeeze(1))
-    out["mamba1_vs_twin"] = {"max_abs_err_y": max_err(y, y_ref), "max_abs_err_state": max_err(s_node.squeeze(1), s_ref),
-                             "state_dtype": str(s_node.dtype)}
+    out["mamba1_vs_twin"] = {
+        "max_abs_err_y": max_err(y, y_ref),
+        "max_abs_err_state": max_err(s_node.squeeze(1), s_ref),
+        "state_dtype": str(s_node.dtype),
+    }
     g = torch.Generator().manual_seed(1)
     r = lambda *shape: torch.randn(*shape, generator=g)
     b, h, p, n = (2048 if s.gpu else 37), 4, 64, 128
-    node = dict(state=r(b, h, p, n), x=r(b, h, p), dt=r(b, h, p), A=-torch.rand(h, p, n, generator=g), B=r(b, h, n),
-                C=r(b, h, n), D=r(h, p), z=r(b, h, p), dt_bias=r(h, p))
+    node = dict(
+        state=r(b, h, p, n),
+        x=r(b, h, p),
+        dt=r(b, h, p),
+        A=-torch.rand(h, p, n, generator=g),
+        B=r(b, h, n),
+        C=r(b, h, n),
+        D=r(h, p),
+        z=r(b, h, p),
+        dt_bias=r(h, p),
+    )
     nattrs = {"gate": 0, "dt_min": 0.0, "dt_max": float("inf")}
     y2, s2 = kh.run(exe, node, s.tmp, cpu=not on_gpu, **nattrs)
     ry, rs = ssm_op.selective_state_update(**node, **nattrs)
-    out["mamba2_layout_vs_reference"] = {"shape": [b, h, p, n], "max_abs_err_y": max_err(y2, ry),
-                                         "max_abs_err_state": max_err(s2, rs)}
+    out["mamba2_layout_vs_reference"] = {
+        "shape": [b, h, p, n],
+        "max_abs_err_y": max_err(y2, ry),
+        "max_abs_err_state": max_err(s2, rs),
+    }
     # bandwidth against a device-to-device copy timed in this same run
     import ssm_kernel as bench_kernel
+
     camera = (480, 640) if s.gpu else (48, 64)
     copy_bytes = (1 << 30) if s.gpu else (8 << 20)
     src = torch.empty(copy_bytes // 4, dtype=torch.float32, device=s.device).uniform_()
     dst = torch.empty_like(src)
     sec = cuda_time(lambda: dst.copy_(src), 20 if s.gpu else 3, s.gpu)
-    copy_bps = 2 * copy_bytes / sec                    # read + written, as the kernel's bytes are counted
+    copy_bps = 2 * copy_bytes / sec  # read + written, as the kernel's bytes are counted
     out["copy"] = {"bytes": copy_bytes, "bytes_per_s": copy_bps, "on": str(s.device)}
     rows = []
     for name in ("tiny", "swin_t"):
         hw, shape = bench_kernel.state_shape(name, camera)
         r_ = kh.bench(exe, shape, 200) if on_gpu else None
-        row = {"config": name, "model_input": list(hw), "state_shape": list(shape),
-               "state_mib": round(4 * float(np.prod(shape)) / 2 ** 20, 2)}
+        row = {
+            "config": name,
+            "model_input": list(hw),
+            "state_shape": list(shape),
+            "state_mib": round(4 * float(np.prod(shape)) / 2**20, 2),
+        }
         if r_ is None:
             row["kernel"] = "not timed: needs a GPU"
         else:
-            row.update(kernel_us=r_["time_us"], kernel_bytes_per_s=r_["bytes_per_s"],
-                       fraction_of_copy=r_["bytes_per_s"] / copy_bps,
-                       fraction_of_peak=r_.get("fraction_of_peak"))
+            row.update(
+                kernel_us=r_["time_us"],
+                kernel_bytes_per_s=r_["bytes_per_s"],
+                fraction_of_copy=r_["bytes_per_s"] / copy_bps,
+                fraction_of_peak=r_.get("fraction_of_peak"),
+            )
         rows.append(row)
     out["bandwidth"] = rows
     return out
 
 
 # -- mamba-ssm -------------------------------------------------------------------------------------
+
 
 def import_mamba_ssm():
     """(package, how) or raise ImportError. A Triton-only install (MAMBA_SKIP_CUDA_BUILD) has
@@ -236,6 +283,7 @@ def import_mamba_ssm():
 def part_mamba_ssm(s: Suite) -> Dict:
     from ausm.ssm import dispatch
     from ausm.ssm.mamba2 import Mamba2, ssd_scan_torch
+
     out: Dict = {"our_dispatch_uses": dispatch.backend_name(s.device)}
     torch.manual_seed(0)
     b, l, h, p, n, chunk = (2, 256, 8, 64, 128, 64) if s.gpu else (1, 16, 2, 8, 16, 8)
@@ -262,16 +310,36 @@ def part_mamba_ssm(s: Suite) -> Dict:
             for t in range(u.shape[1]):
                 y_t, st = m.step(u[:, t], st)
                 ys.append(y_t)
-        out["twin_parallel_vs_step"] = {"max_abs_err_y": max_err(y_par, torch.stack(ys, 1)),
-                                        "max_abs_err_state": max_err(h_par, st[1])}
+        out["twin_parallel_vs_step"] = {
+            "max_abs_err_y": max_err(y_par, torch.stack(ys, 1)),
+            "max_abs_err_state": max_err(h_par, st[1]),
+        }
         return out
     from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
-    ref_y, ref_h = mamba_chunk_scan_combined(x, dt, A, Bm, Cm, chunk, D=D, z=None, dt_bias=dt_bias,
-                                             initial_states=h0, dt_softplus=True, return_final_states=True)
-    out["ssd_scan"] = {"shape": [b, l, h, p, n], "max_abs_err_y": max_err(ours_y, ref_y),
-                       "max_abs_err_state": max_err(ours_h, ref_h), "state_dtype": str(ref_h.dtype)}
+
+    ref_y, ref_h = mamba_chunk_scan_combined(
+        x,
+        dt,
+        A,
+        Bm,
+        Cm,
+        chunk,
+        D=D,
+        z=None,
+        dt_bias=dt_bias,
+        initial_states=h0,
+        dt_softplus=True,
+        return_final_states=True,
+    )
+    out["ssd_scan"] = {
+        "shape": [b, l, h, p, n],
+        "max_abs_err_y": max_err(ours_y, ref_y),
+        "max_abs_err_state": max_err(ours_h, ref_h),
+        "state_dtype": str(ref_h.dtype),
+    }
     # module level: mamba_ssm.Mamba2 and our twin with the same parameters (names are shared)
     from mamba_ssm.modules.mamba2 import Mamba2 as RefMamba2
+
     d_model = 256
     ref = RefMamba2(d_model, d_state=64, headdim=64, use_mem_eff_path=False, device=dev).eval()
     ours = Mamba2(d_model, d_state=64, headdim=64).to(dev).eval()
@@ -280,25 +348,32 @@ def part_mamba_ssm(s: Suite) -> Dict:
     with torch.no_grad():
         y_ref = ref(u)
         y_ours, (conv, ssm) = ours(u)
-    out["module_forward"] = {"max_abs_err_y": max_err(y_ours, y_ref), "rel_err": max_err(y_ours, y_ref) /
-                             float(y_ref.abs().max()), "missing_or_unexpected": [list(missing.missing_keys),
-                                                                                 list(missing.unexpected_keys)]}
-    try:   # the streaming step: mamba_ssm's Triton selective_state_update vs our twin's step
+    out["module_forward"] = {
+        "max_abs_err_y": max_err(y_ours, y_ref),
+        "rel_err": max_err(y_ours, y_ref) / float(y_ref.abs().max()),
+        "missing_or_unexpected": [list(missing.missing_keys), list(missing.unexpected_keys)],
+    }
+    try:  # the streaming step: mamba_ssm's Triton selective_state_update vs our twin's step
         conv_r, ssm_r = ref.allocate_inference_cache(2, 16)
         conv_o, ssm_o = ours.allocate_state(2, dev)
         conv_r.zero_(), ssm_r.zero_()
         errs = []
         with torch.no_grad():
             for t in range(8):
-                y_r, conv_r, ssm_r = ref.step(u[:, t:t + 1], conv_r, ssm_r)
+                y_r, conv_r, ssm_r = ref.step(u[:, t : t + 1], conv_r, ssm_r)
                 y_o, (conv_o, ssm_o) = ours.step(u[:, t], (conv_o, ssm_o))
                 errs.append(max_err(y_o, y_r.squeeze(1)))
-        out["module_step"] = {"steps": 8, "max_abs_err_y": max(errs), "max_abs_err_state": max_err(ssm_o, ssm_r),
-                              "state_dtype": str(ssm_r.dtype)}
+        out["module_step"] = {
+            "steps": 8,
+            "max_abs_err_y": max(errs),
+            "max_abs_err_state": max_err(ssm_o, ssm_r),
+            "state_dtype": str(ssm_r.dtype),
+        }
     except Exception as e:
         out["module_step"] = f"{type(e).__name__}: {e}"
-    try:   # Mamba-1's scan needs the compiled extension; a Triton-only install has none
+    try:  # Mamba-1's scan needs the compiled extension; a Triton-only install has none
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn  # noqa: F401
+
         out["mamba1_selective_scan"] = "available (not compared here)"
     except ImportError as e:
         out["mamba1_selective_scan"] = f"unavailable: {e}"
@@ -307,14 +382,20 @@ def part_mamba_ssm(s: Suite) -> Dict:
 
 # -- training speed --------------------------------------------------------------------------------
 
+
 def part_train_speed(s: Suite) -> Dict:
     import train_speed as ts
+
     from ausm_train.train.config import LossConfig, TeacherForcingConfig
     from ausm_train.train.iterative import forward_iterative
     from ausm_train.train.losses import SetCriterion
     from ausm_train.train.teacher_forcing import teacher_force
-    plans = ([("tiny", (256, 256), (1, 2, 4, 8, 16)), ("swin_t", (256, 256), (1, 2, 4, 8, 16))] if s.gpu else
-             [("tiny", (64, 64), (1, 2)), ("swin_t", (64, 64), (1,))])
+
+    plans = (
+        [("tiny", (256, 256), (1, 2, 4, 8, 16)), ("swin_t", (256, 256), (1, 2, 4, 8, 16))]
+        if s.gpu
+        else [("tiny", (64, 64), (1, 2)), ("swin_t", (64, 64), (1,))]
+    )
     iters = 3 if s.gpu else 1
     rows = []
     for name, hw, lengths in plans:
@@ -325,36 +406,56 @@ def part_train_speed(s: Suite) -> Dict:
         longest = ts.clips_of(max(lengths), 1, hw)
         tf = TeacherForcingConfig(prompt_prob=0.5, never_track_prob=0.0)
         for T in lengths:
-            if s.left() < 200 and rows:     # keep time for session.step and TensorRT-RTX
+            if s.left() < 200 and rows:  # keep time for session.step and TensorRT-RTX
                 rows.append({"config": name, "frames": T, "skipped": "budget"})
                 continue
             clips = [c.select_frames(range(T)) for c in longest]
-            frames = torch.from_numpy(np.stack([c.frames for c in clips])).permute(0, 1, 4, 2, 3).to(s.device).float() / 255
+            frames = (
+                torch.from_numpy(np.stack([c.frames for c in clips])).permute(0, 1, 4, 2, 3).to(s.device).float() / 255
+            )
             history, targets, _ = teacher_force(clips, model.config.num_ids, np.random.default_rng(T), tf, s.device)
-            par = ts.time_mode(model, opt, crit, lambda m, f, h: m.forward_clip(f, h), frames, history, targets,
-                               iters, s.sync)
+            par = ts.time_mode(
+                model, opt, crit, lambda m, f, h: m.forward_clip(f, h), frames, history, targets, iters, s.sync
+            )
             it = ts.time_mode(model, opt, crit, forward_iterative, frames, history, targets, iters, s.sync)
-            rows.append({"config": name, "size": list(hw), "frames": T, "parallel_s": par, "iterative_s": it,
-                         "speedup": it / par})
+            rows.append(
+                {
+                    "config": name,
+                    "size": list(hw),
+                    "frames": T,
+                    "parallel_s": par,
+                    "iterative_s": it,
+                    "speedup": it / par,
+                }
+            )
         del model, opt
-    return {"device": str(s.device), "iters": iters, "rows": rows,
-            "paper": "Swin-B, 16 frames: 3.45 s/iter parallel vs 8.75 s/iter iterative (2.5x)"}
+    return {
+        "device": str(s.device),
+        "iters": iters,
+        "rows": rows,
+        "paper": "Swin-B, 16 frames: 3.45 s/iter parallel vs 8.75 s/iter iterative (2.5x)",
+    }
 
 
 # -- session.step ----------------------------------------------------------------------------------
 
+
 def session_frames(camera_hw, count=32):
     from stream_scaling import synthetic_frame
+
     h, w = camera_hw
-    return [synthetic_frame(t, w, h) for t in range(count)]   # cycled: synthesis is not timed
+    return [synthetic_frame(t, w, h) for t in range(count)]  # cycled: synthesis is not timed
 
 
 def memory_now(s: Suite) -> Dict:
     from stream_scaling import rss_mib
+
     m = {"rss_mib": round(rss_mib(), 1)}
     if s.gpu:
-        m.update(cuda_allocated_mib=round(torch.cuda.memory_allocated() / 2 ** 20, 1),
-                 cuda_max_allocated_mib=round(torch.cuda.max_memory_allocated() / 2 ** 20, 1))
+        m.update(
+            cuda_allocated_mib=round(torch.cuda.memory_allocated() / 2**20, 1),
+            cuda_max_allocated_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1),
+        )
     return m
 
 
@@ -370,8 +471,11 @@ def part_session(s: Suite) -> Dict:
         model = AUSM(load_config(name, **small)).to(s.device).eval()
         for precision in ("fp32", "bf16"):
             # bf16: the torch runner under autocast; the SSM keeps fp32 and so does the state
-            sess = (StreamSession(model) if precision == "fp32" else
-                    stream_session(model, TorchStepRunner(model, autocast=torch.bfloat16)))
+            sess = (
+                StreamSession(model)
+                if precision == "fp32"
+                else stream_session(model, TorchStepRunner(model, autocast=torch.bfloat16))
+            )
             times = []
             with torch.no_grad():
                 for t in range(warm + n_timed):
@@ -382,9 +486,18 @@ def part_session(s: Suite) -> Dict:
                     if t >= warm:
                         times.append(time.perf_counter() - t0)
             med = statistics.median(times)
-            rows.append({"config": name, "precision": precision, "camera": f"{camera[1]}x{camera[0]}",
-                         "model_input": list(sess.model_hw), "frames": n_timed, "median_ms": 1e3 * med,
-                         "fps": 1 / med, "state_dtypes": sorted({str(x.dtype) for x in sess._state})})
+            rows.append(
+                {
+                    "config": name,
+                    "precision": precision,
+                    "camera": f"{camera[1]}x{camera[0]}",
+                    "model_input": list(sess.model_hw),
+                    "frames": n_timed,
+                    "median_ms": 1e3 * med,
+                    "fps": 1 / med,
+                    "state_dtypes": sorted({str(x.dtype) for x in sess._state}),
+                }
+            )
         del model
     # memory over a long stream (tiny, fp32)
     total = 10000 if s.gpu else 30
@@ -402,18 +515,28 @@ def part_session(s: Suite) -> Dict:
             if t in marks:
                 s.sync()
                 mem.append({"frame": t, **memory_now(s), "elapsed_s": round(time.perf_counter() - t0, 1)})
-            if t % 100 == 0 and s.left() < 45:   # keep time for the TensorRT-RTX part
-                break        # the budget ends the long stream; the marks reached are kept
-    return {"step": rows, "long_stream": {"config": "tiny", "precision": "fp32", "frames_wanted": total,
-                                          "frames_run": reached, "memory": mem}}
+            if t % 100 == 0 and s.left() < 45:  # keep time for the TensorRT-RTX part
+                break  # the budget ends the long stream; the marks reached are kept
+    return {
+        "step": rows,
+        "long_stream": {
+            "config": "tiny",
+            "precision": "fp32",
+            "frames_wanted": total,
+            "frames_run": reached,
+            "memory": mem,
+        },
+    }
 
 
 # -- TensorRT-RTX ----------------------------------------------------------------------------------
+
 
 def part_tensorrt_rtx(s: Suite) -> Dict:
     from ausm.checkpoint import load_checkpoint
     from ausm.export import tensorrt_rtx as rtx
     from ausm.export.onnx_cache import cached_step_onnx
+
     trt = rtx.import_tensorrt_rtx()
     ckpt = ROOT / "ausm" / "checkpoints" / "demo_tiny.safetensors"
     model = load_checkpoint(str(ckpt)).eval()
@@ -422,9 +545,14 @@ def part_tensorrt_rtx(s: Suite) -> Dict:
     onnx_path = cached_step_onnx(model, hw, cache_dir=s.tmp / "onnx")
     t = time.perf_counter()
     res = rtx.build_rtx_engine(onnx_path, cache_dir=s.tmp / "engines", targets="all", force_rebuild=True)
-    out: Dict = {"tensorrt_rtx": trt.__version__, "engine": res.path.name, "targets": list(res.key.targets),
-                 "build_s": round(res.build_seconds, 2), "build_and_export_s": round(time.perf_counter() - t, 2),
-                 "engine_mib": round(res.size_bytes / 2 ** 20, 2)}
+    out: Dict = {
+        "tensorrt_rtx": trt.__version__,
+        "engine": res.path.name,
+        "targets": list(res.key.targets),
+        "build_s": round(res.build_seconds, 2),
+        "build_and_export_s": round(time.perf_counter() - t, 2),
+        "engine_mib": round(res.size_bytes / 2**20, 2),
+    }
     if not s.gpu:
         out["run"] = "not attempted: no GPU (dry run)"
         return out
@@ -432,12 +560,13 @@ def part_tensorrt_rtx(s: Suite) -> Dict:
     out["gpu_cc"] = cc
     out["gpu_is_a_target"] = rtx.is_rtx_target(cc)
     from ausm.runtimes.tensorrt_rtx_runner import TensorRTRtxEngine
+
     try:
         TensorRTRtxEngine(res.path, model.cuda())
         out["engine_with_target_check"] = "loaded"
     except Exception as e:
         out["engine_with_target_check"] = f"{type(e).__name__}: {e}"
-    try:   # what TensorRT-RTX itself does on this GPU, past our own check
+    try:  # what TensorRT-RTX itself does on this GPU, past our own check
         t = time.perf_counter()
         eng = TensorRTRtxEngine(res.path, model.cuda(), check_target=False)
         out["deserialize_s"] = round(time.perf_counter() - t, 2)
@@ -453,17 +582,24 @@ def part_tensorrt_rtx(s: Suite) -> Dict:
             b = sess.step(f)
             torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
-            agree.append(bool(np.array_equal(a.track_ids, b.track_ids)) and
-                         all(float((x == y).mean()) > 0.99 for x, y in zip(a.masks, b.masks)))
-        out["run"] = {"frames": 30, "first_frame_s": times[0], "median_ms_after_first": 1e3 * statistics.median(times[1:]),
-                      "frames_agreeing_with_torch": int(sum(agree)), "runtime_cache_bytes":
-                      eng.cache_path.stat().st_size if eng.cache_path.exists() else 0}
+            agree.append(
+                bool(np.array_equal(a.track_ids, b.track_ids))
+                and all(float((x == y).mean()) > 0.99 for x, y in zip(a.masks, b.masks))
+            )
+        out["run"] = {
+            "frames": 30,
+            "first_frame_s": times[0],
+            "median_ms_after_first": 1e3 * statistics.median(times[1:]),
+            "frames_agreeing_with_torch": int(sum(agree)),
+            "runtime_cache_bytes": eng.cache_path.stat().st_size if eng.cache_path.exists() else 0,
+        }
     except Exception as e:
         out["run"] = f"{type(e).__name__}: {e}"
     return out
 
 
 # -- report ----------------------------------------------------------------------------------------
+
 
 def fmt(v, digits=3):
     if isinstance(v, float):
@@ -473,11 +609,15 @@ def fmt(v, digits=3):
 
 def markdown(r: Dict) -> str:
     h = r["host"]
-    lines = [f"# GPU suite{' (dry run: tiny sizes, CPU)' if r['dry_run'] else ''}", "",
-             f"Host: {h.get('gpu') or 'no GPU'}"
-             f"{' (sm ' + h['compute_capability'] + ')' if h.get('compute_capability') else ''}, "
-             f"{h['cpus']} CPUs, torch {h['torch']}, CUDA {h['cuda']}; {r.get('elapsed_s', 0):.0f} s of a "
-             f"{r['budget_s']:.0f} s budget.", ""]
+    lines = [
+        f"# GPU suite{' (dry run: tiny sizes, CPU)' if r['dry_run'] else ''}",
+        "",
+        f"Host: {h.get('gpu') or 'no GPU'}"
+        f"{' (sm ' + h['compute_capability'] + ')' if h.get('compute_capability') else ''}, "
+        f"{h['cpus']} CPUs, torch {h['torch']}, CUDA {h['cuda']}; {r.get('elapsed_s', 0):.0f} s of a "
+        f"{r['budget_s']:.0f} s budget.",
+        "",
+    ]
     if r["dry_run"]:
         lines += ["A dry run shows that every part runs; its numbers (tiny sizes, CPU) measure nothing.", ""]
     missing = {k: v for k, v in r.get("missing", {}).items() if v}
@@ -494,52 +634,79 @@ def markdown(r: Dict) -> str:
             continue
         res = part["result"]
         if name == "kernel":
-            lines.append(f"Compiled for sm_{', sm_'.join(res['archs'])} in {res['compile_s']} s; ran on {res['ran_on']}.")
-            lines.append(f"Mamba-1 twin: max |err| y {fmt(res['mamba1_vs_twin']['max_abs_err_y'])}, state "
-                         f"{fmt(res['mamba1_vs_twin']['max_abs_err_state'])} ({res['mamba1_vs_twin']['state_dtype']}); "
-                         f"Mamba-2 layout vs reference: y {fmt(res['mamba2_layout_vs_reference']['max_abs_err_y'])}, "
-                         f"state {fmt(res['mamba2_layout_vs_reference']['max_abs_err_state'])}.")
+            lines.append(
+                f"Compiled for sm_{', sm_'.join(res['archs'])} in {res['compile_s']} s; ran on {res['ran_on']}."
+            )
+            lines.append(
+                f"Mamba-1 twin: max |err| y {fmt(res['mamba1_vs_twin']['max_abs_err_y'])}, state "
+                f"{fmt(res['mamba1_vs_twin']['max_abs_err_state'])} ({res['mamba1_vs_twin']['state_dtype']}); "
+                f"Mamba-2 layout vs reference: y {fmt(res['mamba2_layout_vs_reference']['max_abs_err_y'])}, "
+                f"state {fmt(res['mamba2_layout_vs_reference']['max_abs_err_state'])}."
+            )
             lines.append(f"Copy ({res['copy']['on']}): {res['copy']['bytes_per_s'] / 1e9:.0f} GB/s (read + written).")
-            lines += ["", "| config | model input | state | MiB | kernel us | GB/s | of copy |", "|---|---|---|---:|---:|---:|---:|"]
+            lines += [
+                "",
+                "| config | model input | state | MiB | kernel us | GB/s | of copy |",
+                "|---|---|---|---:|---:|---:|---:|",
+            ]
             for row in res["bandwidth"]:
                 if "kernel_us" in row:
-                    lines.append(f"| {row['config']} | {row['model_input']} | {row['state_shape']} | {row['state_mib']} | "
-                                 f"{fmt(row['kernel_us'])} | {row['kernel_bytes_per_s'] / 1e9:.0f} | "
-                                 f"{100 * row['fraction_of_copy']:.0f} % |")
+                    lines.append(
+                        f"| {row['config']} | {row['model_input']} | {row['state_shape']} | {row['state_mib']} | "
+                        f"{fmt(row['kernel_us'])} | {row['kernel_bytes_per_s'] / 1e9:.0f} | "
+                        f"{100 * row['fraction_of_copy']:.0f} % |"
+                    )
                 else:
-                    lines.append(f"| {row['config']} | {row['model_input']} | {row['state_shape']} | {row['state_mib']} "
-                                 f"| {row['kernel']} | | |")
+                    lines.append(
+                        f"| {row['config']} | {row['model_input']} | {row['state_shape']} | {row['state_mib']} "
+                        f"| {row['kernel']} | | |"
+                    )
         elif name == "mamba_ssm":
             lines.append(f"mamba-ssm: {res['mamba_ssm']['how']}; our dispatch uses: {res['our_dispatch_uses']}.")
             for k in ("ssd_scan", "module_forward", "module_step", "twin_parallel_vs_step", "mamba1_selective_scan"):
                 if k in res:
                     lines.append(f"- {k}: {json.dumps(res[k], default=str)}")
         elif name == "train_speed":
-            lines += [f"{res['device']}, median of {res['iters']} after a warm-up; paper: {res['paper']}.", "",
-                      "| config | frames | parallel s/it | iterative s/it | speed-up |", "|---|---:|---:|---:|---:|"]
+            lines += [
+                f"{res['device']}, median of {res['iters']} after a warm-up; paper: {res['paper']}.",
+                "",
+                "| config | frames | parallel s/it | iterative s/it | speed-up |",
+                "|---|---:|---:|---:|---:|",
+            ]
             for row in res["rows"]:
                 if "skipped" in row:
                     lines.append(f"| {row['config']} | {row['frames']} | skipped ({row['skipped']}) | | |")
                 else:
-                    lines.append(f"| {row['config']} | {row['frames']} | {fmt(row['parallel_s'])} | "
-                                 f"{fmt(row['iterative_s'])} | {row['speedup']:.2f}x |")
+                    lines.append(
+                        f"| {row['config']} | {row['frames']} | {fmt(row['parallel_s'])} | "
+                        f"{fmt(row['iterative_s'])} | {row['speedup']:.2f}x |"
+                    )
         elif name == "session":
-            lines += ["| config | precision | camera | model input | ms/frame | frames/s | state |",
-                      "|---|---|---|---|---:|---:|---|"]
+            lines += [
+                "| config | precision | camera | model input | ms/frame | frames/s | state |",
+                "|---|---|---|---|---:|---:|---|",
+            ]
             for row in res["step"]:
-                lines.append(f"| {row['config']} | {row['precision']} | {row['camera']} | {row['model_input']} | "
-                             f"{fmt(row['median_ms'])} | {fmt(row['fps'])} | {', '.join(row['state_dtypes'])} |")
+                lines.append(
+                    f"| {row['config']} | {row['precision']} | {row['camera']} | {row['model_input']} | "
+                    f"{fmt(row['median_ms'])} | {fmt(row['fps'])} | {', '.join(row['state_dtypes'])} |"
+                )
             ls = res["long_stream"]
-            lines += ["", f"Long stream ({ls['config']}, {ls['precision']}): {ls['frames_run']} of "
-                      f"{ls['frames_wanted']} frames.", ""]
+            lines += [
+                "",
+                f"Long stream ({ls['config']}, {ls['precision']}): {ls['frames_run']} of {ls['frames_wanted']} frames.",
+                "",
+            ]
             if ls["memory"]:
                 keys = [k for k in ls["memory"][0] if k != "frame"]
                 lines += ["| frame | " + " | ".join(keys) + " |", "|---:|" + "---:|" * len(keys)]
                 for m in ls["memory"]:
                     lines.append(f"| {m['frame']} | " + " | ".join(fmt(m[k]) for k in keys) + " |")
         elif name == "tensorrt_rtx":
-            lines.append(f"TensorRT-RTX {res['tensorrt_rtx']}: engine for {', '.join(res['targets'])} built in "
-                         f"{res['build_s']} s, {res['engine_mib']} MiB.")
+            lines.append(
+                f"TensorRT-RTX {res['tensorrt_rtx']}: engine for {', '.join(res['targets'])} built in "
+                f"{res['build_s']} s, {res['engine_mib']} MiB."
+            )
             for k in ("gpu_cc", "gpu_is_a_target", "engine_with_target_check", "deserialize_s", "run"):
                 if k in res:
                     lines.append(f"- {k}: {json.dumps(res[k], default=str)}")
@@ -565,8 +732,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         suite = Suite(True, Path(args.out), args.budget_s)
     # minimum seconds a part needs to start (GPU): compile ~1 min, Triton JIT, training, 10k frames
     needs = {"kernel": 60, "mamba_ssm": 40, "train_speed": 60, "session": 60, "tensorrt_rtx": 30}
-    fns = {"kernel": part_kernel, "mamba_ssm": part_mamba_ssm, "train_speed": part_train_speed,
-           "session": part_session, "tensorrt_rtx": part_tensorrt_rtx}
+    fns = {
+        "kernel": part_kernel,
+        "mamba_ssm": part_mamba_ssm,
+        "train_speed": part_train_speed,
+        "session": part_session,
+        "tensorrt_rtx": part_tensorrt_rtx,
+    }
     for name in args.only or PARTS:
         suite.run_part(name, fns[name], needs[name] if suite.gpu else 0)
     suite.write()

@@ -7,6 +7,7 @@ frames take minutes, not hours); objects come and go so IDs are allocated and re
 all along. Frames go in lock step (next frame once the previous output arrived).
 Prints the node's RSS (from /proc) and its track-id counter at each report point.
 """
+
 import argparse
 import os
 import random
@@ -42,7 +43,7 @@ def frame(t, rng_bg):
             continue
         cx = int((w * (0.2 + 0.3 * k) + 2 * t) % w)
         cy = int(h * (0.3 + 0.2 * k))
-        f[max(0, cy - 6):cy + 6, max(0, cx - 6):cx + 6] = (240, 60 * k, 40)
+        f[max(0, cy - 6) : cy + 6, max(0, cx - 6) : cx + 6] = (240, 60 * k, 40)
     return f
 
 
@@ -73,19 +74,30 @@ def main():
             want = (msg.header.stamp.sec, msg.header.stamp.nanosec)
             client.image_pubs["camera"].publish(msg)
             try:
-                client.wait_for(lambda: client.instances["camera"] and
-                                (client.instances["camera"][-1].header.stamp.sec,
-                                 client.instances["camera"][-1].header.stamp.nanosec) == want, 2.0, "")
+                client.wait_for(
+                    lambda want=want: (
+                        client.instances["camera"]
+                        and (
+                            client.instances["camera"][-1].header.stamp.sec,
+                            client.instances["camera"][-1].header.stamp.nanosec,
+                        )
+                        == want
+                    ),
+                    2.0,
+                    "",
+                )
             except AssertionError:
-                client.send_and_wait("camera", frame(t, rng_bg), stamp)   # lost in transit: resend
+                client.send_and_wait("camera", frame(t, rng_bg), stamp)  # lost in transit: resend
             with client.lock:
                 last = client.instances["camera"][-1]
                 del client.instances["camera"][:-1], client.detections["camera"][:]
             if t == 1000 or t % args.report_every == 0:
                 ids = [int(d.id) for d in last.detections]
                 rows.append((t, rss_mib(proc.pid), max(ids, default=0), time.monotonic() - start))
-                print(f"frame {t}: node RSS {rows[-1][1]:.1f} MiB, newest track id {rows[-1][2]}, "
-                      f"{rows[-1][3]:.0f} s", flush=True)
+                print(
+                    f"frame {t}: node RSS {rows[-1][1]:.1f} MiB, newest track id {rows[-1][2]}, {rows[-1][3]:.0f} s",
+                    flush=True,
+                )
     finally:
         client.close()
         stop_node(proc)

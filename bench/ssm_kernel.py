@@ -9,6 +9,7 @@ does. Bandwidth = bytes the update must move (state read + written once, plus x,
 y, B, C, A, D, dt_bias once each) / kernel time; peak = memory clock x 2 x bus width.
 Goal: >= 70 % of peak. Needs nvcc and a GPU; without a GPU it says so and exits 0.
 """
+
 import argparse
 import os
 import sys
@@ -16,9 +17,9 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ausm.config import load_config  # noqa: E402
-from ausm.export import kernel_harness as kh  # noqa: E402
-from ausm.export.onnx_export import parse_hw  # noqa: E402
+from ausm.config import load_config
+from ausm.export import kernel_harness as kh
+from ausm.export.onnx_export import parse_hw
 
 GOAL = 0.70
 
@@ -52,12 +53,16 @@ def main(argv=None):
         exe = kh.build_harness(build_dir)
         info = kh.gpu_info(exe)
         if info is None:
-            print("skipped: no CUDA device visible. The kernel compiled (sm_80/87/90) but its "
-                  "bandwidth can only be measured on a GPU machine: run this script there.")
+            print(
+                "skipped: no CUDA device visible. The kernel compiled (sm_80/87/90) but its "
+                "bandwidth can only be measured on a GPU machine: run this script there."
+            )
             return 0
         peak = info["peak_bytes_per_s"]
-        print(f"{info['gpu']} (sm {info['cc']}), peak DRAM bandwidth {peak / 1e9:.0f} GB/s; "
-              f"camera {args.size[1]}x{args.size[0]}, {args.iters} iterations")
+        print(
+            f"{info['gpu']} (sm {info['cc']}), peak DRAM bandwidth {peak / 1e9:.0f} GB/s; "
+            f"camera {args.size[1]}x{args.size[0]}, {args.iters} iterations"
+        )
         print("| config | model input | state [pixels, h, p, n] | state MiB | kernel us | GB/s | % of peak |")
         print("|---|---|---|---:|---:|---:|---:|")
         worst = 1.0
@@ -66,12 +71,16 @@ def main(argv=None):
             r = kh.bench(exe, shape, args.iters)
             frac = r["fraction_of_peak"]
             worst = min(worst, frac) if name != "tiny" else worst
-            mib = 4 * shape[0] * shape[1] * shape[2] * shape[3] / 2 ** 20
-            print(f"| {name} | {hw[1]}x{hw[0]} | {list(shape)} | {mib:.1f} | {r['time_us']:.1f} | "
-                  f"{r['bytes_per_s'] / 1e9:.0f} | {100 * frac:.1f} |")
-        print(f"\ngoal >= {100 * GOAL:.0f} % of peak for the paper-size configs: "
-              f"{'met' if worst >= GOAL else 'NOT met'} (tiny's state fits in L2, so its figure "
-              "is cache bandwidth, not DRAM)")
+            mib = 4 * shape[0] * shape[1] * shape[2] * shape[3] / 2**20
+            print(
+                f"| {name} | {hw[1]}x{hw[0]} | {list(shape)} | {mib:.1f} | {r['time_us']:.1f} | "
+                f"{r['bytes_per_s'] / 1e9:.0f} | {100 * frac:.1f} |"
+            )
+        print(
+            f"\ngoal >= {100 * GOAL:.0f} % of peak for the paper-size configs: "
+            f"{'met' if worst >= GOAL else 'NOT met'} (tiny's state fits in L2, so its figure "
+            "is cache bandwidth, not DRAM)"
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ config and input resolution (computed from the shapes, on the meta device).
 
     python bench/stream_scaling.py [--frames 10000] [--config tiny] [--size 320x240]
 """
+
 import argparse
 import os
 import sys
@@ -17,8 +18,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ausm import AUSM, load_config  # noqa: E402
-from ausm.session import StreamSession  # noqa: E402
+from ausm import AUSM, load_config
+from ausm.session import StreamSession
 
 CHECKPOINTS = (10, 100, 1000, 10000)
 RESOLUTIONS = ((320, 240), (640, 480))
@@ -26,7 +27,7 @@ RESOLUTIONS = ((320, 240), (640, 480))
 
 def rss_mib():
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def synthetic_frame(t, w, h, rng_seed=0):
@@ -65,10 +66,20 @@ def run_stream(config, size, frames, seed=0):
         if t % 1000 == 0 and t not in marks:
             print(f"  ... frame {t}, {time.perf_counter() - t_start:.0f} s", flush=True)
         if t in marks:
-            window = lat[-9:]   # the 9 frames ending here: one frame is too noisy
-            rows.append((t, 1000 * float(np.median(window)), 1000 * max(window), rss_mib(),
-                         len(res), int(session.tracks.next_id - 1), session.state_bytes(),
-                         1000 * float(np.median(cpu[-9:])), os.getloadavg()[0]))
+            window = lat[-9:]  # the 9 frames ending here: one frame is too noisy
+            rows.append(
+                (
+                    t,
+                    1000 * float(np.median(window)),
+                    1000 * max(window),
+                    rss_mib(),
+                    len(res),
+                    int(session.tracks.next_id - 1),
+                    session.state_bytes(),
+                    1000 * float(np.median(cpu[-9:])),
+                    os.getloadavg()[0],
+                )
+            )
             print(f"  frame {t}: {rows[-1][1]:.1f} ms, RSS {rows[-1][3]:.0f} MiB", flush=True)
     return rows, time.perf_counter() - t_start
 
@@ -99,19 +110,23 @@ def main():
     print("| config | camera | model input | recurrent state bytes (batch 1) |")
     print("|---|---|---|---:|")
     for name, cam, model_in, b in state_sizes():
-        print(f"| {name} | {cam} | {model_in} | {b:,} ({b / 2 ** 20:.1f} MiB) |")
+        print(f"| {name} | {cam} | {model_in} | {b:,} ({b / 2**20:.1f} MiB) |")
 
-    print(f"\n# stream scaling: config {args.config}, {args.size} frames, {args.threads} threads, "
-          f"torch {torch.__version__} CPU, random weights")
+    print(
+        f"\n# stream scaling: config {args.config}, {args.size} frames, {args.threads} threads, "
+        f"torch {torch.__version__} CPU, random weights"
+    )
     rows, total = run_stream(args.config, size, args.frames)
-    print("\n| frame | latency median of 9 (ms) | max of 9 (ms) | CPU time median (ms) | RSS (MiB) "
-          "| objects | track ids used | state bytes | load avg |")
+    print(
+        "\n| frame | latency median of 9 (ms) | max of 9 (ms) | CPU time median (ms) | RSS (MiB) "
+        "| objects | track ids used | state bytes | load avg |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]:.1f} | {r[2]:.1f} | {r[7]:.1f} | {r[3]:.1f} | {r[4]} | {r[5]} "
-              f"| {r[6]:,} | {r[8]:.1f} |")
-    print(f"\n{args.frames} frames in {total:.0f} s ({args.frames / total:.1f} FPS including "
-          f"frame synthesis)")
+        print(
+            f"| {r[0]} | {r[1]:.1f} | {r[2]:.1f} | {r[7]:.1f} | {r[3]:.1f} | {r[4]} | {r[5]} | {r[6]:,} | {r[8]:.1f} |"
+        )
+    print(f"\n{args.frames} frames in {total:.0f} s ({args.frames / total:.1f} FPS including frame synthesis)")
     by_frame = {r[0]: r for r in rows}
     if 100 in by_frame and 10000 in by_frame:
         d_lat = by_frame[10000][1] / by_frame[100][1] - 1

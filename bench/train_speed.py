@@ -8,6 +8,7 @@ One iteration = zero_grad, forward, Mask2Former losses, backward, AdamW step, th
 same work for both modes; the time is the median over ``--iters`` after one warm-up.
 Paper (Swin-B, 16 frames, GPU): 3.45 s/iter parallel vs 8.75 s/iter iterative, 2.5x.
 """
+
 import argparse
 import os
 import statistics
@@ -35,7 +36,7 @@ def clips_of(length, batch, hw, seed=0):
 
 def time_mode(model, optimizer, criterion, forward, frames, history, targets, iters, sync):
     times = []
-    for i in range(iters + 1):                        # the first is warm-up
+    for i in range(iters + 1):  # the first is warm-up
         sync()
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
@@ -70,8 +71,10 @@ def main():
     tf = TeacherForcingConfig(prompt_prob=0.5, never_track_prob=0.0)
     parallel = lambda m, f, h: m.forward_clip(f, h)
 
-    print(f"# model={args.model} frames={hw[0]}x{hw[1]} batch={args.batch} device={device} "
-          f"threads={torch.get_num_threads()} torch={torch.__version__}")
+    print(
+        f"# model={args.model} frames={hw[0]}x{hw[1]} batch={args.batch} device={device} "
+        f"threads={torch.get_num_threads()} torch={torch.__version__}"
+    )
     print(f"{'frames':>6} | {'parallel s/it':>13} | {'iterative s/it':>14} | {'speed-up':>8}")
     print(f"{'-' * 6}-+-{'-' * 13}-+-{'-' * 14}-+-{'-' * 8}")
     for T in args.lengths:

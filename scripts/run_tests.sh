@@ -7,4 +7,7 @@ bash "$ROOT/scripts/setup_env.sh"
 # shellcheck disable=SC1091
 source "$ROOT/activate.sh"
 cd "$ROOT"
+# lint and format gate first: a style failure costs seconds, not a test run
+ruff check .
+ruff format --check .
 exec python -m pytest test "$@"

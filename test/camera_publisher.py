@@ -6,6 +6,7 @@ Its own process so its DDS participant has its own transport settings (a camera 
 started with or without FASTDDS_DEFAULT_PROFILES_FILE). Waits for a subscriber, sends,
 prints "sent N".
 """
+
 import sys
 import time
 
@@ -18,15 +19,20 @@ from sensor_msgs.msg import Image
 
 
 def main():
-    topic, width, height, frames, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \
-        float(sys.argv[5])
+    topic, width, height, frames, rate = (
+        sys.argv[1],
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+        float(sys.argv[5]),
+    )
     rclpy.init()
     node = Node("test_camera")
     pub = node.create_publisher(Image, topic, qos_profile_sensor_data)
     deadline = time.monotonic() + 120
     while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)   # let discovery settle both ways
+    time.sleep(1.0)  # let discovery settle both ways
     rng = np.random.default_rng(0)
     data = rng.integers(0, 255, (height, width, 3), dtype=np.uint8).tobytes()
     start = time.monotonic()

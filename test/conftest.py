@@ -1,4 +1,5 @@
 """Shared pytest setup: the environment check and isolated DDS domains."""
+
 import os
 import random
 
@@ -29,6 +30,7 @@ def checkpoint(tmp_path_factory):
 
     from ausm.checkpoint import save_checkpoint
     from ausm.model import build_model
+
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "random_tiny.safetensors"
     save_checkpoint(build_model("tiny"), path)
@@ -39,6 +41,7 @@ def checkpoint(tmp_path_factory):
 def node(ros_env, checkpoint, tmp_path):
     """Starts the perception node as its own process: node("name:=value", ...)."""
     from node_harness import start_node, stop_node
+
     procs = []
 
     def start(*params, log_name="node.log"):
@@ -46,6 +49,7 @@ def node(ros_env, checkpoint, tmp_path):
         proc.log_path = tmp_path / log_name
         procs.append(proc)
         return proc
+
     yield start
     for proc in procs:
         stop_node(proc)

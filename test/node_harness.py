@@ -1,4 +1,5 @@
 """Run the perception node as its own process and talk to it over DDS, as a robot would."""
+
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import time
 
 import numpy as np
 import rclpy
+from ausm_ros.msg import InstanceSegmentation, PromptAck
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -15,16 +17,26 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
-from ausm_ros.msg import InstanceSegmentation, PromptAck
-
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def start_node(ros_env, checkpoint, params=(), log_path=None):
     """The node in a separate process, parameters as `-p name:=value` strings.
     torch backend unless overridden: tests compare against StreamSession bit for bit."""
-    args = [sys.executable, "-m", "ausm_ros.perception_main", "--ros-args", "-p", f"checkpoint:={checkpoint}",
-            "-p", "device:=cpu", "-p", "num_threads:=1", "-p", "backend:=torch"]
+    args = [
+        sys.executable,
+        "-m",
+        "ausm_ros.perception_main",
+        "--ros-args",
+        "-p",
+        f"checkpoint:={checkpoint}",
+        "-p",
+        "device:=cpu",
+        "-p",
+        "num_threads:=1",
+        "-p",
+        "backend:=torch",
+    ]
     for p in params:
         args += ["-p", p]
     out = open(log_path, "w") if log_path else subprocess.DEVNULL
@@ -43,8 +55,14 @@ def stop_node(proc):
 def rgb_image(rgb, stamp_ns, frame_id="cam"):
     h, w = rgb.shape[:2]
     header = Header(stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
-    return Image(header=header, height=h, width=w, encoding="rgb8", step=w * 3,
-                 data=np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+    return Image(
+        header=header,
+        height=h,
+        width=w,
+        encoding="rgb8",
+        step=w * 3,
+        data=np.ascontiguousarray(rgb, dtype=np.uint8).tobytes(),
+    )
 
 
 class Client:
@@ -56,7 +74,7 @@ class Client:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = Node("ausm_test_client", context=self.context)
-        self.lock = threading.RLock()   # re-entrant: conditions may call the helpers below
+        self.lock = threading.RLock()  # re-entrant: conditions may call the helpers below
         self.instances = {s: [] for s in streams}
         self.detections = {s: [] for s in streams}
         self.acks = []
@@ -68,12 +86,18 @@ class Client:
         self.resend_after = None if reliable_images else 2.0
         self.image_pubs = {s: self.node.create_publisher(Image, t, image_qos) for s, t in image_topics.items()}
         for s in streams:
-            self.node.create_subscription(InstanceSegmentation, f"/{s}/instances",
-                                          lambda m, s=s: self._keep(self.instances[s], m), RELIABLE)
-            self.node.create_subscription(Detection2DArray, f"/{s}/detections",
-                                          lambda m, s=s: self._keep(self.detections[s], m), RELIABLE)
-        self.node.create_subscription(PromptAck, "/prompt_ack", lambda m: self._keep(self.acks, m),
-                                      QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+            self.node.create_subscription(
+                InstanceSegmentation, f"/{s}/instances", lambda m, s=s: self._keep(self.instances[s], m), RELIABLE
+            )
+            self.node.create_subscription(
+                Detection2DArray, f"/{s}/detections", lambda m, s=s: self._keep(self.detections[s], m), RELIABLE
+            )
+        self.node.create_subscription(
+            PromptAck,
+            "/prompt_ack",
+            lambda m: self._keep(self.acks, m),
+            QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE),
+        )
         self.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self._keep(self.diagnostics, m), 10)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -111,12 +135,15 @@ class Client:
         while time.monotonic() < deadline:
             self.image_pubs[stream].publish(msg)
             try:
-                self.wait_for(lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == want
-                                          for m in self.instances[stream]),
-                              self.resend_after or max(0.0, deadline - time.monotonic()), "output")
+                self.wait_for(
+                    lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == want for m in self.instances[stream]),
+                    self.resend_after or max(0.0, deadline - time.monotonic()),
+                    "output",
+                )
                 with self.lock:
-                    return next(m for m in self.instances[stream]
-                                if (m.header.stamp.sec, m.header.stamp.nanosec) == want)
+                    return next(
+                        m for m in self.instances[stream] if (m.header.stamp.sec, m.header.stamp.nanosec) == want
+                    )
             except AssertionError:
                 continue
         raise AssertionError(f"no output for the frame stamped {stamp_ns} on stream {stream}")
@@ -127,15 +154,20 @@ class Client:
             for array in reversed(self.diagnostics):
                 for status in array.status:
                     if status.name.split(": ")[-1] == stream:
-                        return (status.level[0] if isinstance(status.level, bytes) else status.level,
-                                status.message, {kv.key: kv.value for kv in status.values})
+                        return (
+                            status.level[0] if isinstance(status.level, bytes) else status.level,
+                            status.message,
+                            {kv.key: kv.value for kv in status.values},
+                        )
         return None
 
     def wait_for_diagnostics(self, condition, timeout, what, stream="camera"):
         """Until the newest report for ``stream`` satisfies condition(level, message, values)."""
+
         def check():
             report = self.diagnostics_of(stream)
             return report is not None and condition(*report)
+
         try:
             self.wait_for(check, timeout, what)
         except AssertionError as error:

@@ -4,15 +4,16 @@ Echoes every message it receives on rt_in/<Type> to rt_out/<Type> and serves the
 three services with replies derived from the request, so the test can check that
 every field crossed DDS twice unchanged.
 """
+
 import sys
 
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from vision_msgs import msg as vision_msg
 
 from ausm_ros import msg as ausm_msg
 from ausm_ros import srv as ausm_srv
-from vision_msgs import msg as vision_msg
 
 MESSAGE_TYPES = {
     "PromptPoint": ausm_msg.PromptPoint,

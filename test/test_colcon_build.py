@@ -1,4 +1,5 @@
 """colcon (from PyPI) builds the package in the no-ROS environment, and the install space works alone."""
+
 import os
 import shutil
 import subprocess
@@ -15,9 +16,23 @@ def test_colcon_build_and_import_from_install_space(tmp_path):
     (workspace / "src").mkdir(parents=True)
     os.symlink(ROOT, workspace / "src" / "ausm_ros")
     build = subprocess.run(
-        ["colcon", "--log-base", str(workspace / "log"), "build", "--base-paths", "src",
-         "--event-handlers", "console_direct-", "--cmake-args", "-DBUILD_TESTING=OFF"],
-        cwd=workspace, capture_output=True, text=True, timeout=900)
+        [
+            "colcon",
+            "--log-base",
+            str(workspace / "log"),
+            "build",
+            "--base-paths",
+            "src",
+            "--event-handlers",
+            "console_direct-",
+            "--cmake-args",
+            "-DBUILD_TESTING=OFF",
+        ],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert build.returncode == 0, f"colcon build failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
     assert "ausm_ros" in build.stdout + build.stderr
 
@@ -26,7 +41,8 @@ def test_colcon_build_and_import_from_install_space(tmp_path):
     # but the underlay it was built against (ROS, or the wheels and .ros_prefix).
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.realpath(p) != ROOT)
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.realpath(p) != ROOT
+    )
     probe = (
         "import ausm_ros, ausm, ausm_train; from ausm_ros.msg import InstanceSegmentation, ObjectPrompt; "
         "from ausm_ros.srv import AddObject, RemoveObject, ResetStream; "
@@ -34,10 +50,18 @@ def test_colcon_build_and_import_from_install_space(tmp_path):
         "from ausm_ros.node_config import shipped_fastdds_profile; print(shipped_fastdds_profile())"
     )
     result = subprocess.run(
-        ["bash", "-c", f"source '{install}/setup.bash' && cd / && '{sys.executable}' -c '{probe}' && "
-                       f"ls '{install}/ausm_ros/lib/ausm_ros/perception_node' "
-                       f"'{install}/ausm_ros/share/ausm_ros/launch/perception.launch.py'"],
-        env=env, capture_output=True, text=True, timeout=120)
+        [
+            "bash",
+            "-c",
+            f"source '{install}/setup.bash' && cd / && '{sys.executable}' -c '{probe}' && "
+            f"ls '{install}/ausm_ros/lib/ausm_ros/perception_node' "
+            f"'{install}/ausm_ros/share/ausm_ros/launch/perception.launch.py'",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(str(install)), f"ausm_ros imported from {lines[0]}, not the install space"

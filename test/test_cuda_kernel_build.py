@@ -2,6 +2,7 @@
 plugin when TensorRT's headers are present) for the GPUs we target, and the harness's
 host reference of the kernel's element math matches the PyTorch twin. On a machine with
 a GPU the same harness runs the kernel itself against the twin."""
+
 import shutil
 import subprocess
 
@@ -12,14 +13,16 @@ from ausm.export import kernel_harness as kh
 from ausm.export import ssm_op
 
 NVCC = kh.find_nvcc()
-pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc not found (PATH, $CUDA_HOME, "
-                                "/usr/local/cuda): the CUDA toolkit is needed to compile the kernel")
+pytestmark = pytest.mark.skipif(
+    NVCC is None,
+    reason="nvcc not found (PATH, $CUDA_HOME, /usr/local/cuda): the CUDA toolkit is needed to compile the kernel",
+)
 
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
     d = tmp_path_factory.mktemp("ssm_kernel")
-    obj = kh.compile_kernel(d, kh.DEFAULT_ARCHS)          # nvcc -c, sm_80 / sm_87 / sm_90
+    obj = kh.compile_kernel(d, kh.DEFAULT_ARCHS)  # nvcc -c, sm_80 / sm_87 / sm_90
     return kh.build_harness(d, kh.DEFAULT_ARCHS, kernel_object=obj)
 
 
@@ -35,10 +38,24 @@ def node_cases():
     dt clamped) and a d_state that is not a multiple of 4 (the kernel's scalar path)."""
     g = torch.Generator().manual_seed(1)
     r = lambda *s: torch.randn(*s, generator=g)
-    for (b, h, p, n), attrs in [((37, 4, 8, 16), {"gate": 0, "dt_min": 0.01, "dt_max": 0.2}),
-                                ((53, 1, 24, 6), {"gate": 1})]:
-        yield dict(state=r(b, h, p, n), x=r(b, h, p), dt=r(b, h, p), A=-torch.rand(h, p, n, generator=g),
-                   B=r(b, h, n), C=r(b, h, n), D=r(h, p), z=r(b, h, p), dt_bias=r(h, p)), attrs
+    for (b, h, p, n), attrs in [
+        ((37, 4, 8, 16), {"gate": 0, "dt_min": 0.01, "dt_max": 0.2}),
+        ((53, 1, 24, 6), {"gate": 1}),
+    ]:
+        yield (
+            dict(
+                state=r(b, h, p, n),
+                x=r(b, h, p),
+                dt=r(b, h, p),
+                A=-torch.rand(h, p, n, generator=g),
+                B=r(b, h, n),
+                C=r(b, h, n),
+                D=r(h, p),
+                z=r(b, h, p),
+                dt_bias=r(h, p),
+            ),
+            attrs,
+        )
 
 
 def test_kernel_and_harness_compile(harness):
@@ -67,8 +84,10 @@ def test_host_reference_matches_node_semantics(harness, tmp_path, case):
 
 def test_gpu_kernel_matches_twin(harness, tmp_path):
     if kh.gpu_info(harness) is None:
-        pytest.skip("no CUDA device visible: the kernel's GPU numerics need a GPU machine "
-                    "(this test runs them there; the host reference above ran here)")
+        pytest.skip(
+            "no CUDA device visible: the kernel's GPU numerics need a GPU machine "
+            "(this test runs them there; the host reference above ran here)"
+        )
     m, u, state, inputs, attrs = kh.mamba1_case(d_model=64, d_state=16, batch=300)
     y_node, s_node = kh.run(harness, inputs, tmp_path, **attrs)
     y_ref, s_ref, y = twin_reference(m, u, state, y_node)
@@ -84,16 +103,28 @@ def test_gpu_kernel_matches_twin(harness, tmp_path):
 def test_plugin_compiles_against_tensorrt_headers(tmp_path):
     include = kh.find_tensorrt_include()
     if include is None:
-        pytest.skip("TensorRT headers (NvInferRuntime.h) not found: set TENSORRT_INCLUDE_DIR or "
-                    "TENSORRT_ROOT to compile the plugin; the kernel it wraps compiled above")
+        pytest.skip(
+            "TensorRT headers (NvInferRuntime.h) not found: set TENSORRT_INCLUDE_DIR or "
+            "TENSORRT_ROOT to compile the plugin; the kernel it wraps compiled above"
+        )
     assert kh.compile_plugin(tmp_path, include).stat().st_size > 0
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not found")
 def test_cmake_configures_the_plugin_tree(tmp_path):
-    proc = subprocess.run(["cmake", "-S", str(kh.PLUGIN_DIR), "-B", str(tmp_path),
-                           f"-DCMAKE_CUDA_COMPILER={NVCC}", "-DCMAKE_CUDA_ARCHITECTURES=80"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(kh.PLUGIN_DIR),
+            "-B",
+            str(tmp_path),
+            f"-DCMAKE_CUDA_COMPILER={NVCC}",
+            "-DCMAKE_CUDA_ARCHITECTURES=80",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     found = kh.find_tensorrt_include() is not None
     assert ("building libausm_trt_plugin" in proc.stdout) == found, proc.stdout

@@ -27,17 +27,47 @@ def write_coco(root):
     rle = mask_utils.encode(np.asfortranarray(blob.astype(np.uint8)))
     data = {
         "images": [{"id": i, "file_name": f"{i:012d}.png", "height": H, "width": W} for i in (1, 2, 3)],
-        "categories": [{"id": 18, "name": "dog", "supercategory": "animal"},
-                       {"id": 1, "name": "person", "supercategory": "person"}],
+        "categories": [
+            {"id": 18, "name": "dog", "supercategory": "animal"},
+            {"id": 1, "name": "person", "supercategory": "person"},
+        ],
         "annotations": [
-            {"id": 5, "image_id": 1, "category_id": 18, "iscrowd": 0, "area": 100.0, "bbox": [8, 10, 10, 10],
-             "segmentation": [[8, 10, 18, 10, 18, 20, 8, 20]]},
-            {"id": 6, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 160.0, "bbox": [28, 25, 16, 10],
-             "segmentation": {"size": [H, W], "counts": rle["counts"].decode("ascii")}},
-            {"id": 7, "image_id": 1, "category_id": 1, "iscrowd": 1, "area": 4.0, "bbox": [0, 0, 2, 2],
-             "segmentation": {"size": [H, W], "counts": [0, 2, H - 2, 2, H * W - H - 4]}},
-            {"id": 8, "image_id": 3, "category_id": 1, "iscrowd": 0, "area": 1.0, "bbox": [0, 0, 1, 1],
-             "segmentation": [[0, 0, 1]]},
+            {
+                "id": 5,
+                "image_id": 1,
+                "category_id": 18,
+                "iscrowd": 0,
+                "area": 100.0,
+                "bbox": [8, 10, 10, 10],
+                "segmentation": [[8, 10, 18, 10, 18, 20, 8, 20]],
+            },
+            {
+                "id": 6,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 160.0,
+                "bbox": [28, 25, 16, 10],
+                "segmentation": {"size": [H, W], "counts": rle["counts"].decode("ascii")},
+            },
+            {
+                "id": 7,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 1,
+                "area": 4.0,
+                "bbox": [0, 0, 2, 2],
+                "segmentation": {"size": [H, W], "counts": [0, 2, H - 2, 2, H * W - H - 4]},
+            },
+            {
+                "id": 8,
+                "image_id": 3,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 1.0,
+                "bbox": [0, 0, 1, 1],
+                "segmentation": [[0, 0, 1]],
+            },
         ],
     }
     (root / "instances.json").write_text(json.dumps(data))
@@ -58,15 +88,21 @@ def test_still_image_masks(tmp_path):
 
 def test_pseudo_video_warps_image_and_masks_together(tmp_path):
     write_coco(tmp_path)
-    source = CocoPseudoVideoSource(tmp_path / "instances.json", tmp_path, num_frames=4,
-                                   affine=RandomAffine(degrees=20, translate=0.1))
+    source = CocoPseudoVideoSource(
+        tmp_path / "instances.json", tmp_path, num_frames=4, affine=RandomAffine(degrees=20, translate=0.1)
+    )
     clip = source.load(0, frames=[0, 1, 2], rng=np.random.default_rng(3))
     assert clip.frames.shape == (3, H, W, 3) and clip.masks.shape == (2, 3, H, W)
     assert clip.category_ids.tolist() == [1, 0]
     for t in range(3):
         # Away from edges (where bilinear blends), masked pixels carry the object's colour.
-        core = clip.masks[0, t] & np.roll(clip.masks[0, t], 1, 0) & np.roll(clip.masks[0, t], -1, 0) \
-            & np.roll(clip.masks[0, t], 1, 1) & np.roll(clip.masks[0, t], -1, 1)
+        core = (
+            clip.masks[0, t]
+            & np.roll(clip.masks[0, t], 1, 0)
+            & np.roll(clip.masks[0, t], -1, 0)
+            & np.roll(clip.masks[0, t], 1, 1)
+            & np.roll(clip.masks[0, t], -1, 1)
+        )
         assert core.sum() > 30
         assert (clip.frames[t][core][:, 0] > 200).all() and (clip.frames[t][core][:, 2] < 60).all()
     # Each frame gets its own warp.

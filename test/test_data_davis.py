@@ -13,7 +13,7 @@ def palette_png(path, labels):
     """An indexed PNG the way DAVIS ships them: mode P, pixel = object id."""
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
     palette = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0] + [0] * (256 * 3 - 12)
-    palette[255 * 3:255 * 3 + 3] = [224, 224, 192]
+    palette[255 * 3 : 255 * 3 + 3] = [224, 224, 192]
     image.putpalette(palette)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
@@ -26,7 +26,7 @@ def write_davis(root, annotate_all=True):
     for name, length in (("bear", 4), ("car", 2)):
         for t in range(length):
             lab = np.zeros((H, W), np.uint8)
-            lab[2:6, 1 + t:5 + t] = 1
+            lab[2:6, 1 + t : 5 + t] = 1
             if name == "bear" and t < 2:
                 lab[8:11, 10:14] = 2
             if name == "bear" and t == 0:

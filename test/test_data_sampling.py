@@ -6,9 +6,21 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-from ausm_train.data import (NO_CATEGORY, ClipAugment, ClipDataset, ColorJitter, CorruptSample,
-                             CorruptSampleError, MixedClipDataset, SkipCorrupt, VideoClip, VideoSource,
-                             apply_color, collate_clips, sample_clip_indices)
+from ausm_train.data import (
+    NO_CATEGORY,
+    ClipAugment,
+    ClipDataset,
+    ColorJitter,
+    CorruptSample,
+    CorruptSampleError,
+    MixedClipDataset,
+    SkipCorrupt,
+    VideoClip,
+    VideoSource,
+    apply_color,
+    collate_clips,
+    sample_clip_indices,
+)
 
 
 class ToySource(VideoSource):
@@ -43,8 +55,9 @@ class ToySource(VideoSource):
             if f % 2 == 0:
                 masks[0, t, 2:8, 2:6] = True
         category = 0 if self.class_names else NO_CATEGORY
-        return VideoClip(images, masks, [1, 2], [category, category], self.name, self.video_name(index),
-                         [f"{f:05d}" for f in frames])
+        return VideoClip(
+            images, masks, [1, 2], [category, category], self.name, self.video_name(index), [f"{f:05d}" for f in frames]
+        )
 
 
 def test_sample_clip_indices():
@@ -111,10 +124,10 @@ def test_augmentation_is_shared_across_the_clip():
 
 
 def test_scale_below_one_pads():
-    clip = VideoClip(np.full((1, 10, 10, 3), 255, np.uint8), np.ones((1, 1, 10, 10), bool), [1], [0], "d", "v",
-                     ["a"])
+    clip = VideoClip(np.full((1, 10, 10, 3), 255, np.uint8), np.ones((1, 1, 10, 10), bool), [1], [0], "d", "v", ["a"])
     out = ClipAugment(output_size=(10, 10), hflip_prob=0, scale_range=(0.5, 0.5), color=None)(
-        clip, np.random.default_rng(0))
+        clip, np.random.default_rng(0)
+    )
     assert out.masks.sum() == 25 and (out.frames[0][~out.masks[0, 0]] == 0).all()
 
 
@@ -161,11 +174,16 @@ def test_mixing_follows_weights_and_keeps_dataset_names():
 
 def test_dataloader_workers_keep_the_error_type():
     torch = pytest.importorskip("torch")
-    loader = torch.utils.data.DataLoader(ClipDataset(ToySource(broken={0}), clip_len=2), batch_size=1,
-                                         num_workers=1, collate_fn=collate_clips)
+    loader = torch.utils.data.DataLoader(
+        ClipDataset(ToySource(broken={0}), clip_len=2), batch_size=1, num_workers=1, collate_fn=collate_clips
+    )
     with pytest.raises(CorruptSampleError):
         next(iter(loader))
-    loader = torch.utils.data.DataLoader(SkipCorrupt(ClipDataset(ToySource(broken={0}), clip_len=2)),
-                                         batch_size=3, num_workers=1, collate_fn=collate_clips)
+    loader = torch.utils.data.DataLoader(
+        SkipCorrupt(ClipDataset(ToySource(broken={0}), clip_len=2)),
+        batch_size=3,
+        num_workers=1,
+        collate_fn=collate_clips,
+    )
     batch = next(iter(loader))
     assert len(batch.corrupt) == 1 and len(batch.clips) == 2

@@ -13,8 +13,17 @@ from ausm_train.data import CorruptSampleError, SAVPngSource, SAVSource
 
 H, W = 32, 48
 FRAMES = 9  # 24 fps video: annotated frames 0, 4, 8
-COLORS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40), (40, 220, 220),
-          (220, 40, 220), (120, 120, 120), (250, 250, 250), (10, 10, 10)]
+COLORS = [
+    (200, 30, 30),
+    (30, 200, 30),
+    (30, 30, 200),
+    (220, 220, 40),
+    (40, 220, 220),
+    (220, 40, 220),
+    (120, 120, 120),
+    (250, 250, 250),
+    (10, 10, 10),
+]
 
 
 def rle(mask):
@@ -25,7 +34,7 @@ def rle(mask):
 def masklet_mask(obj, i):
     m = np.zeros((H, W), bool)
     if obj == 0:
-        m[4:14, 4 + 3 * i:16 + 3 * i] = True
+        m[4:14, 4 + 3 * i : 16 + 3 * i] = True
     elif i >= 1:  # object 1 appears in the second annotated frame
         m[18:30, 20:36] = True
     return m
@@ -41,19 +50,36 @@ def write_sav_train(root, with_auto=True):
     writer.release()
     annotated = range(0, FRAMES, 4)
     manual = {
-        "video_id": "sav_000001", "video_duration": FRAMES / 24, "video_frame_count": float(FRAMES),
-        "video_height": float(H), "video_width": float(W), "video_resolution": float(H * W),
-        "video_environment": "Indoor", "video_split": "train",
+        "video_id": "sav_000001",
+        "video_duration": FRAMES / 24,
+        "video_frame_count": float(FRAMES),
+        "video_height": float(H),
+        "video_width": float(W),
+        "video_resolution": float(H * W),
+        "video_environment": "Indoor",
+        "video_split": "train",
         "masklet": [[rle(masklet_mask(0, i)), rle(masklet_mask(1, i))] for i in range(len(annotated))],
-        "masklet_id": [0, 1], "masklet_size_rel": [0.1, 0.1], "masklet_size_abs": [120.0, 190.0],
-        "masklet_size_bucket": ["small", "small"], "masklet_visibility_changes": [0, 1],
-        "masklet_first_appeared_frame": [0, 1], "masklet_frame_count": [3, 3],
-        "masklet_edited_frame_count": [3, 3], "masklet_type": ["manual", "manual"], "masklet_num": 2,
+        "masklet_id": [0, 1],
+        "masklet_size_rel": [0.1, 0.1],
+        "masklet_size_abs": [120.0, 190.0],
+        "masklet_size_bucket": ["small", "small"],
+        "masklet_visibility_changes": [0, 1],
+        "masklet_first_appeared_frame": [0, 1],
+        "masklet_frame_count": [3, 3],
+        "masklet_edited_frame_count": [3, 3],
+        "masklet_type": ["manual", "manual"],
+        "masklet_num": 2,
     }
     (folder / "sav_000001_manual.json").write_text(json.dumps(manual))
     if with_auto:
-        auto = dict(manual, masklet=[[rle(masklet_mask(1, 2))] for _ in annotated], masklet_id=[0],
-                    masklet_num=1, masklet_type=["auto"], masklet_stability_score=[[0.9, 0.9, 0.9]])
+        auto = dict(
+            manual,
+            masklet=[[rle(masklet_mask(1, 2))] for _ in annotated],
+            masklet_id=[0],
+            masklet_num=1,
+            masklet_type=["auto"],
+            masklet_stability_score=[[0.9, 0.9, 0.9]],
+        )
         (folder / "sav_000001_auto.json").write_text(json.dumps(auto))
     return folder
 

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from ausm_train.data import (NO_CATEGORY, CorruptSampleError, VideoClip, decode_segmentation, encode_rle,
-                             encode_uncompressed_rle, mask_bbox, voc_palette)
+from ausm_train.data import (
+    NO_CATEGORY,
+    CorruptSampleError,
+    VideoClip,
+    decode_segmentation,
+    encode_rle,
+    encode_uncompressed_rle,
+    mask_bbox,
+    voc_palette,
+)
 
 
 def make_clip(n=2, t=3, h=6, w=8):
@@ -15,9 +23,15 @@ def make_clip(n=2, t=3, h=6, w=8):
     masks[0, :, 1:3, 1:3] = True
     if n > 1:
         masks[1, 1:, 4:6, 5:8] = True  # enters at frame 1
-    return VideoClip(frames=np.zeros((t, h, w, 3), np.uint8), masks=masks, instance_ids=np.arange(1, n + 1),
-                     category_ids=np.full(n, NO_CATEGORY), dataset="d", video="v",
-                     frame_names=[f"{i:05d}" for i in range(t)])
+    return VideoClip(
+        frames=np.zeros((t, h, w, 3), np.uint8),
+        masks=masks,
+        instance_ids=np.arange(1, n + 1),
+        category_ids=np.full(n, NO_CATEGORY),
+        dataset="d",
+        video="v",
+        frame_names=[f"{i:05d}" for i in range(t)],
+    )
 
 
 def test_clip_facts_and_presence():
@@ -38,8 +52,9 @@ def test_clip_rejects_inconsistent_arrays():
     with pytest.raises(ValueError, match="frame names"):
         VideoClip(clip.frames, clip.masks, clip.instance_ids, clip.category_ids, "d", "v", ["a"])
     with pytest.raises(ValueError, match="uint8"):
-        VideoClip(clip.frames.astype(np.float32), clip.masks, clip.instance_ids, clip.category_ids, "d", "v",
-                  clip.frame_names)
+        VideoClip(
+            clip.frames.astype(np.float32), clip.masks, clip.instance_ids, clip.category_ids, "d", "v", clip.frame_names
+        )
 
 
 def test_select_frames_and_drop_absent():
@@ -68,8 +83,7 @@ def test_corrupt_sample_error_survives_pickling_and_reraise():
 def test_voc_palette_known_entries():
     palette = voc_palette()
     assert palette.shape == (256, 3)
-    assert palette[:6].tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
-                                    [128, 0, 128]]
+    assert palette[:6].tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128], [128, 0, 128]]
     assert palette[255].tolist() == [224, 224, 192]  # the "void" colour of DAVIS/VOC files
 
 
@@ -95,13 +109,16 @@ def test_polygon_and_null_decoding():
     assert not decode_segmentation(None, 3, 4).any()
 
 
-@pytest.mark.parametrize("entry", [
-    {"size": [5, 5], "counts": [3, 2]},          # counts do not cover h*w
-    {"size": [4, 4], "counts": "abc"},           # wrong size for the frame
-    {"counts": "0"},                             # no size
-    [[1, 2, 3, 4]],                              # polygon with 2 points
-    "nonsense",
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"size": [5, 5], "counts": [3, 2]},  # counts do not cover h*w
+        {"size": [4, 4], "counts": "abc"},  # wrong size for the frame
+        {"counts": "0"},  # no size
+        [[1, 2, 3, 4]],  # polygon with 2 points
+        "nonsense",
+    ],
+)
 def test_bad_segmentations_raise_value_error(entry):
     with pytest.raises(ValueError):
         decode_segmentation(entry, 5, 5)

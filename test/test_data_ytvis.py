@@ -42,31 +42,63 @@ def write_fixture(root, annotations=True):
             Image.fromarray(np.full((H, W, 3), 10 * t, np.uint8)).save(root / "JPEGImages" / video / f"{t:05d}.jpg")
     cat_masks = [block(1, 4, 1, 5), None, block(2, 6, 3, 8)]
     data = {
-        "info": {}, "licenses": [],
+        "info": {},
+        "licenses": [],
         "videos": [
             {"id": 1, "width": W, "height": H, "length": 3, "file_names": [f"vid_a/{t:05d}.jpg" for t in range(3)]},
             {"id": 2, "width": W, "height": H, "length": 3, "file_names": [f"vid_b/{t:05d}.jpg" for t in range(3)]},
         ],
-        "categories": [{"id": 7, "name": "cat", "supercategory": "animal"},
-                       {"id": 3, "name": "dog", "supercategory": "animal"}],
+        "categories": [
+            {"id": 7, "name": "cat", "supercategory": "animal"},
+            {"id": 3, "name": "dog", "supercategory": "animal"},
+        ],
     }
     if annotations:
         data["annotations"] = [
             # YouTube-VIS 2019 style uncompressed RLE, null while absent, then OVIS-style compressed RLE.
-            {"id": 11, "video_id": 1, "category_id": 7, "iscrowd": 0,
-             "segmentations": [{"size": [H, W], "counts": runs_column_major(cat_masks[0])}, None,
-                               compressed(cat_masks[2])],
-             "areas": [12, None, 20], "bboxes": [[1, 1, 4, 3], None, [3, 2, 5, 4]]},
+            {
+                "id": 11,
+                "video_id": 1,
+                "category_id": 7,
+                "iscrowd": 0,
+                "segmentations": [
+                    {"size": [H, W], "counts": runs_column_major(cat_masks[0])},
+                    None,
+                    compressed(cat_masks[2]),
+                ],
+                "areas": [12, None, 20],
+                "bboxes": [[1, 1, 4, 3], None, [3, 2, 5, 4]],
+            },
             # COCO polygons: a square with corners (5,4) and (9,7) covers pixels x 5..8, y 4..6.
-            {"id": 12, "video_id": 1, "category_id": 3, "iscrowd": 0,
-             "segmentations": [[[5, 4, 9, 4, 9, 7, 5, 7]], [[5, 4, 9, 4, 9, 7, 5, 7]], None],
-             "areas": [12, 12, None], "bboxes": [[5, 4, 4, 3], [5, 4, 4, 3], None]},
-            {"id": 13, "video_id": 1, "category_id": 3, "iscrowd": 1,
-             "segmentations": [None, None, None], "areas": [None] * 3, "bboxes": [None] * 3},
+            {
+                "id": 12,
+                "video_id": 1,
+                "category_id": 3,
+                "iscrowd": 0,
+                "segmentations": [[[5, 4, 9, 4, 9, 7, 5, 7]], [[5, 4, 9, 4, 9, 7, 5, 7]], None],
+                "areas": [12, 12, None],
+                "bboxes": [[5, 4, 4, 3], [5, 4, 4, 3], None],
+            },
+            {
+                "id": 13,
+                "video_id": 1,
+                "category_id": 3,
+                "iscrowd": 1,
+                "segmentations": [None, None, None],
+                "areas": [None] * 3,
+                "bboxes": [None] * 3,
+            },
             {"id": 99, "video_id": 42, "category_id": 3, "segmentations": [None]},
             # Broken entry: two segmentations for a three-frame video.
-            {"id": 21, "video_id": 2, "category_id": 3, "iscrowd": 0,
-             "segmentations": [None, None], "areas": [None, None], "bboxes": [None, None]},
+            {
+                "id": 21,
+                "video_id": 2,
+                "category_id": 3,
+                "iscrowd": 0,
+                "segmentations": [None, None],
+                "areas": [None, None],
+                "bboxes": [None, None],
+            },
         ]
     path = root / "train.json"
     path.write_text(json.dumps(data))

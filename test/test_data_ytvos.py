@@ -23,7 +23,7 @@ def frame_labels(t):
     lab = np.zeros((H, W), np.uint8)
     lab[1:4, 1:4] = 1
     if t >= 10:
-        lab[5:9, 6 + t // 5:10 + t // 5] = 3
+        lab[5:9, 6 + t // 5 : 10 + t // 5] = 3
     return lab
 
 
@@ -35,7 +35,8 @@ def write_split(root, split, annotate=lambda video, t: True, meta=True, categori
         for t in times:
             (root / split / "JPEGImages" / video).mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.full((H, W, 3), 30 + t, np.uint8)).save(
-                root / split / "JPEGImages" / video / f"{t:05d}.jpg")
+                root / split / "JPEGImages" / video / f"{t:05d}.jpg"
+            )
             if annotate(video, t):
                 palette_png(root / split / "Annotations" / video / f"{t:05d}.png", frame_labels(t))
         objects = {"1": {"frames": [f"{t:05d}" for t in times]}}
@@ -75,8 +76,7 @@ def test_categories_from_meta(tmp_path):
 
 def test_valid_split_marks_unannotated_frames(tmp_path):
     # valid: only each object's first frame has a PNG; the meta has no categories.
-    write_split(tmp_path, "valid", annotate=lambda video, t: t == 0 or (video == "a1b2" and t == 10),
-                categories=False)
+    write_split(tmp_path, "valid", annotate=lambda video, t: t == 0 or (video == "a1b2" and t == 10), categories=False)
     clip = YouTubeVOSSource(tmp_path, "valid").load(0)
     assert clip.annotated.tolist() == [True, False, True]
     with pytest.raises(DatasetFormatError):
@@ -85,9 +85,16 @@ def test_valid_split_marks_unannotated_frames(tmp_path):
 
 def test_mose_meta_location_and_missing_meta(tmp_path):
     write_split(tmp_path, "train", meta=False)
-    (tmp_path / "meta_train.json").write_text(json.dumps(
-        {"videos": {"a1b2": {"objects": {"1": {"frames": []}, "3": {"frames": []}}},
-                    "c3d4": {"objects": {"1": {"frames": []}}}}}))
+    (tmp_path / "meta_train.json").write_text(
+        json.dumps(
+            {
+                "videos": {
+                    "a1b2": {"objects": {"1": {"frames": []}, "3": {"frames": []}}},
+                    "c3d4": {"objects": {"1": {"frames": []}}},
+                }
+            }
+        )
+    )
     mose = MOSESource(tmp_path, "train")
     assert mose.name == "mose" and mose.load(0).instance_ids.tolist() == [1, 3]
     (tmp_path / "meta_train.json").unlink()

@@ -1,5 +1,6 @@
 """ONNX export of the streaming step: a checked file with one custom SSM node per
 compressor layer, whose outputs (run by onnxruntime) equal AUSM.step frame after frame."""
+
 import logging
 
 import numpy as np
@@ -41,9 +42,12 @@ def run_frames(model, path, frames=3):
         got = dict(zip(names, sess.run(None, feeds)))
         with torch.no_grad():
             out, nxt = model.step(image, state, slots, masks, valid)
-        ref = {"mask_logits": out["mask_logits"], "objectness_logits": out["objectness_logits"],
-               **{f"class_logits.{k}": v for k, v in out["class_logits"].items()},
-               **{f"next_state.{n}": s for n, s in zip(model.state_names(), nxt)}}
+        ref = {
+            "mask_logits": out["mask_logits"],
+            "objectness_logits": out["objectness_logits"],
+            **{f"class_logits.{k}": v for k, v in out["class_logits"].items()},
+            **{f"next_state.{n}": s for n, s in zip(model.state_names(), nxt)},
+        }
         for k, v in ref.items():
             worst[k] = max(worst.get(k, 0.0), float(np.abs(got[k] - v.numpy()).max()))
         # the next frame's history: this frame's ID-row masks, as the session would feed back
@@ -111,8 +115,9 @@ def test_export_leaves_the_model_as_it_was(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="ausm.export.onnx_export"):
         export_step(model, tmp_path / "s.onnx", progress=False)
     assert model.training and list(model.state_dict()) == keys
-    assert all(not hasattr(layer.ssm, "ssm_step") and "step" not in vars(layer.ssm)
-               for layer in model.compressor.layers)
+    assert all(
+        not hasattr(layer.ssm, "ssm_step") and "step" not in vars(layer.ssm) for layer in model.compressor.layers
+    )
     assert any("wrote" in r.message for r in caplog.records)
 
 

@@ -1,5 +1,6 @@
 """The ausm::SelectiveStateUpdate node: its ONNX function (run by onnxruntime) and its
 PyTorch reference agree with each other and with the SSM twins' own step."""
+
 import onnx
 import onnxruntime as ort
 import pytest
@@ -13,9 +14,18 @@ from ausm.ssm import Mamba, Mamba2
 def random_inputs(b=6, h=2, p=5, n=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g)
-    x = dict(state=r(b, h, p, n), x=r(b, h, p), dt=3 * r(b, h, p), A=-3 * torch.rand(h, p, n, generator=g),
-             B=r(b, h, n), C=r(b, h, n), D=r(h, p), z=r(b, h, p), dt_bias=r(h, p))
-    x["dt"][0, 0, 0], x["dt"][0, 0, 1] = 200.0, -200.0   # softplus far out on both sides
+    x = dict(
+        state=r(b, h, p, n),
+        x=r(b, h, p),
+        dt=3 * r(b, h, p),
+        A=-3 * torch.rand(h, p, n, generator=g),
+        B=r(b, h, n),
+        C=r(b, h, n),
+        D=r(h, p),
+        z=r(b, h, p),
+        dt_bias=r(h, p),
+    )
+    x["dt"][0, 0, 0], x["dt"][0, 0, 1] = 200.0, -200.0  # softplus far out on both sides
     return x
 
 
@@ -65,7 +75,7 @@ def test_split_step_equals_twin_step(kind):
     m = Mamba(32, d_state=8) if kind == "mamba1" else Mamba2(32, d_state=16, headdim=16)
     conv, ssm = m.allocate_state(10)
     state = (torch.randn_like(conv), torch.randn_like(ssm))
-    for t in range(3):
+    for _t in range(3):
         u = torch.randn(10, 32)
         y_ref, s_ref = m.step(u, state)
         with torch.no_grad():
@@ -76,4 +86,3 @@ def test_split_step_equals_twin_step(kind):
         torch.testing.assert_close(s[0], s_ref[0])
         torch.testing.assert_close(y_op, y)
         state = s_ref
-

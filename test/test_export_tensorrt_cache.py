@@ -1,5 +1,6 @@
 """TensorRT engine cache and builder logic that needs no TensorRT: the cache key, hits
 and rebuilds, the fp32 pinning rule of the SSM region, and what the parser is given."""
+
 import dataclasses
 import json
 from types import SimpleNamespace
@@ -16,18 +17,30 @@ from ausm.export.onnx_export import export_step
 from ausm.export.tensorrt_builder import pin_ssm_region_fp32, prepare_onnx, resolve_plugin
 from ausm.export.tensorrt_support import PLUGIN_ENV, find_plugin_library
 
-KEY = EngineKey(model_sha256="ab" * 32, tensorrt_version="10.3.0", gpu_name="Orin (nvgpu)",
-                compute_capability="8.7", input_hw=(192, 256), precision="fp16")
+KEY = EngineKey(
+    model_sha256="ab" * 32,
+    tensorrt_version="10.3.0",
+    gpu_name="Orin (nvgpu)",
+    compute_capability="8.7",
+    input_hw=(192, 256),
+    precision="fp16",
+)
 
 
 def test_key_covers_every_field():
-    variants = [dict(model_sha256="cd" * 32), dict(tensorrt_version="10.3.1"),
-                dict(gpu_name="NVIDIA H100 80GB HBM3"), dict(compute_capability="9.0"),
-                dict(input_hw=(480, 640)), dict(precision="fp32"), dict(plugin_sha256="ef" * 32),
-                dict(builder_version=KEY.builder_version + 1)]
+    variants = [
+        dict(model_sha256="cd" * 32),
+        dict(tensorrt_version="10.3.1"),
+        dict(gpu_name="NVIDIA H100 80GB HBM3"),
+        dict(compute_capability="9.0"),
+        dict(input_hw=(480, 640)),
+        dict(precision="fp32"),
+        dict(plugin_sha256="ef" * 32),
+        dict(builder_version=KEY.builder_version + 1),
+    ]
     digests = {KEY.digest()} | {dataclasses.replace(KEY, **v).digest() for v in variants}
     assert len(digests) == len(variants) + 1
-    assert EngineKey.from_dict(json.loads(json.dumps(KEY.to_dict()))) == KEY   # survives JSON
+    assert EngineKey.from_dict(json.loads(json.dumps(KEY.to_dict()))) == KEY  # survives JSON
     name = KEY.filename()
     assert name.startswith("orin-nvgpu-sm87-192x256-fp16-trt10.3.0-") and name.endswith(".engine")
 
@@ -44,7 +57,7 @@ def test_cache_hits_rebuilds_and_forced_rebuilds(tmp_path):
     assert built and path2 == path and path.read_bytes() == b"engine-2"
     other = dataclasses.replace(KEY, tensorrt_version="10.4.0")
     path3, built = build_or_load(other, cache, build, meta)
-    assert built and path3 != path and path.exists()   # a new TensorRT: a new engine beside the old
+    assert built and path3 != path and path.exists()  # a new TensorRT: a new engine beside the old
     assert not list(tmp_path.glob("*.tmp*"))
 
 
@@ -55,7 +68,7 @@ def test_explicit_engine_file_is_rebuilt_when_its_key_differs(tmp_path):
     other = dataclasses.replace(KEY, gpu_name="NVIDIA A100")
     _, built = build_or_load(other, cache, lambda: b"two", {})
     assert built and target.read_bytes() == b"two"
-    (tmp_path / "step.engine.json").write_text("{ not json")      # a damaged sidecar never hits
+    (tmp_path / "step.engine.json").write_text("{ not json")  # a damaged sidecar never hits
     _, built = build_or_load(other, cache, lambda: b"three", {})
     assert built and target.read_bytes() == b"three"
 
@@ -81,12 +94,14 @@ FAKE_TRT = SimpleNamespace(float32="f32", float16="f16", int64="i64", bool="b")
 
 
 def test_ssm_region_layers_are_pinned_to_fp32():
-    layers = [FakeLayer("/backbone/stem/Conv", ["f32"]),
-              FakeLayer("/ssm_step/in_proj/MatMul", ["f32"]),
-              FakeLayer("/ssm_step_1/SelectiveStateUpdate/Exp_17", ["f32"]),
-              FakeLayer("/ssm_step/Shape", ["i64"]),                          # not a float: left alone
-              FakeLayer("/ssm_step_1/SelectiveStateUpdate", ["f32", "f32"]),  # the plugin layer
-              FakeLayer("/mask_decoder/cross_attn.0/MatMul", ["f16"])]
+    layers = [
+        FakeLayer("/backbone/stem/Conv", ["f32"]),
+        FakeLayer("/ssm_step/in_proj/MatMul", ["f32"]),
+        FakeLayer("/ssm_step_1/SelectiveStateUpdate/Exp_17", ["f32"]),
+        FakeLayer("/ssm_step/Shape", ["i64"]),  # not a float: left alone
+        FakeLayer("/ssm_step_1/SelectiveStateUpdate", ["f32", "f32"]),  # the plugin layer
+        FakeLayer("/mask_decoder/cross_attn.0/MatMul", ["f16"]),
+    ]
     net = SimpleNamespace(num_layers=len(layers), get_layer=lambda i: layers[i])
     assert pin_ssm_region_fp32(net, FAKE_TRT) == 3
     assert [l.precision for l in layers] == [None, "f32", "f32", None, "f32", None]
@@ -120,9 +135,13 @@ def test_parser_input_with_and_without_plugin(exported):
     g = torch.Generator().manual_seed(0)
     for i in s1.get_inputs():
         shape = [int(d) for d in i.shape]
-        feeds[i.name] = (torch.arange(shape[1])[None].numpy() if i.type == "tensor(int64)" else
-                         (torch.rand(shape, generator=g) > 0.5).numpy() if i.type == "tensor(bool)" else
-                         torch.rand(shape, generator=g).numpy())
+        feeds[i.name] = (
+            torch.arange(shape[1])[None].numpy()
+            if i.type == "tensor(int64)"
+            else (torch.rand(shape, generator=g) > 0.5).numpy()
+            if i.type == "tensor(bool)"
+            else torch.rand(shape, generator=g).numpy()
+        )
     for a, b in zip(s1.run(None, feeds), s2.run(None, feeds)):
         assert (a == b).all()
 

@@ -4,6 +4,7 @@ its I/O checked against the step's contract (every state fp32), builds for an ex
 list of target capabilities, the build-only CLI, the engine cache (hits, per-target
 lookups, atomic files), and the runtime up to the GPU: target check, I/O check, runtime
 cache load/save and a whole session on a fake execution context."""
+
 import dataclasses
 import json
 import os
@@ -28,8 +29,10 @@ from ausm.session import StreamSession
 from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-trt = pytest.importorskip("tensorrt_rtx_bindings", reason="TensorRT for RTX is not installed "
-                          "(pip install tensorrt-rtx-cu12-libs tensorrt-rtx-cu12-bindings)")
+trt = pytest.importorskip(
+    "tensorrt_rtx_bindings",
+    reason="TensorRT for RTX is not installed (pip install tensorrt-rtx-cu12-libs tensorrt-rtx-cu12-bindings)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +52,22 @@ def built(bundled, tmp_path_factory):
     first-start path, with build_only: no GPU is involved."""
     cache = tmp_path_factory.mktemp("rtx_cache")
     t0 = time.perf_counter()
-    handle = ModelHandle(bundled, "cpu", backend="tensorrt_rtx", cache_dir=str(cache), build_only=True,
-                         input_size=input_size_for(bundled))
+    handle = ModelHandle(
+        bundled,
+        "cpu",
+        backend="tensorrt_rtx",
+        cache_dir=str(cache),
+        build_only=True,
+        input_size=input_size_for(bundled),
+    )
     seconds = time.perf_counter() - t0
     path = Path(handle.engine_path)
     meta = read_sidecar(path)
     # the build time and size land in CI's log (the README's figures come from here)
-    print(f"\nTensorRT-RTX {trt.__version__}: {path.name} {path.stat().st_size / 2 ** 20:.1f} MiB, "
-          f"build {meta['build_seconds']:.1f} s (export + build {seconds:.1f} s)")
+    print(
+        f"\nTensorRT-RTX {trt.__version__}: {path.name} {path.stat().st_size / 2**20:.1f} MiB, "
+        f"build {meta['build_seconds']:.1f} s (export + build {seconds:.1f} s)"
+    )
     return handle, cache, path, meta
 
 
@@ -77,12 +88,12 @@ def test_engine_io_matches_the_step_contract(built):
     assert key.targets == rtx.DEFAULT_TARGETS and key.tensorrt_rtx_version == trt.__version__
     assert tuple(key.input_hw) == tuple(handle.config.input_size or key.input_hw)
     io, contract = io_of(meta), contract_of(handle, meta)
-    rtx.check_engine_io(io, contract)          # names, shapes, dtypes, direction
+    rtx.check_engine_io(io, contract)  # names, shapes, dtypes, direction
     assert io == contract
     states = [n for n in io if n.startswith((STATE_IN, STATE_OUT))]
     assert len(states) == 2 * len(handle.model.state_names())
     assert all(io[n][1] == "float32" for n in states)
-    assert not list(path.parent.glob("*.tmp*"))   # atomic writes leave nothing behind
+    assert not list(path.parent.glob("*.tmp*"))  # atomic writes leave nothing behind
 
 
 def test_io_check_names_every_difference(built):
@@ -90,9 +101,9 @@ def test_io_check_names_every_difference(built):
     contract = contract_of(handle, meta)
     io = dict(contract)
     first_state = next(n for n in io if n.startswith(STATE_IN))
-    io[first_state] = (io[first_state][0], "float16", True)           # a state in fp16
-    io["mask_logits"] = ((1, 1, 1, 1), "float32", False)               # a wrong shape
-    del io["id_valid"]                                                  # a missing input
+    io[first_state] = (io[first_state][0], "float16", True)  # a state in fp16
+    io["mask_logits"] = ((1, 1, 1, 1), "float32", False)  # a wrong shape
+    del io["id_valid"]  # a missing input
     io["extra"] = ((1,), "float32", False)
     with pytest.raises(ValueError) as e:
         rtx.check_engine_io(io, contract)
@@ -105,8 +116,17 @@ def test_explicit_targets_with_the_build_only_cli(built):
     handle, cache, default_engine, meta = built
     onnx_path = next((cache / "onnx").glob("*.onnx"))
     out = cache / "explicit"
-    cmd = [sys.executable, "-m", "ausm.export.tensorrt_rtx", "--onnx", str(onnx_path), "--out", str(out),
-           "--targets", "12.0,8.6"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ausm.export.tensorrt_rtx",
+        "--onnx",
+        str(onnx_path),
+        "--out",
+        str(out),
+        "--targets",
+        "12.0,8.6",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "built in" in proc.stdout and "compute capabilities 8.6, 12.0" in proc.stdout
@@ -131,8 +151,14 @@ def test_explicit_targets_with_the_build_only_cli(built):
 def test_second_start_reuses_the_engine(built, bundled):
     handle, cache, path, _ = built
     mtime = path.stat().st_mtime_ns
-    again = ModelHandle(bundled, "cpu", backend="tensorrt_rtx", cache_dir=str(cache), build_only=True,
-                        input_size=input_size_for(bundled))
+    again = ModelHandle(
+        bundled,
+        "cpu",
+        backend="tensorrt_rtx",
+        cache_dir=str(cache),
+        build_only=True,
+        input_size=input_size_for(bundled),
+    )
     assert Path(again.engine_path) == path and path.stat().st_mtime_ns == mtime
     with pytest.raises(RuntimeError, match="build_only"):
         again.new_session(None)
@@ -140,8 +166,8 @@ def test_second_start_reuses_the_engine(built, bundled):
 
 def test_targets_and_keys():
     assert rtx.parse_targets("sm86, 12.0,8.6") == ("8.6", "12.0")
-    assert rtx.parse_targets(None, "8.9") == ("8.9",)                 # this GPU when it is a target
-    assert rtx.parse_targets(None, "9.0") == rtx.DEFAULT_TARGETS       # Hopper: build for the targets
+    assert rtx.parse_targets(None, "8.9") == ("8.9",)  # this GPU when it is a target
+    assert rtx.parse_targets(None, "9.0") == rtx.DEFAULT_TARGETS  # Hopper: build for the targets
     assert rtx.parse_targets("all") == rtx.DEFAULT_TARGETS and "7.5" not in rtx.DEFAULT_TARGETS
     assert rtx.normalize_cc("120") == "12.0" and rtx.normalize_cc((8, 9)) == "8.9"
     for bad in ("9.0", "8.7"):
@@ -150,8 +176,13 @@ def test_targets_and_keys():
     with pytest.raises(TensorRTUnavailable, match="GPU"):
         rtx.parse_targets("current", None)
     key = rtx.RtxEngineKey("ab" * 32, "1.7.1.116", ("8.6", "12.0"), (128, 128))
-    variants = [dict(model_sha256="cd" * 32), dict(tensorrt_rtx_version="1.8.0"), dict(targets=("8.6",)),
-                dict(input_hw=(480, 640)), dict(builder_version=key.builder_version + 1)]
+    variants = [
+        dict(model_sha256="cd" * 32),
+        dict(tensorrt_rtx_version="1.8.0"),
+        dict(targets=("8.6",)),
+        dict(input_hw=(480, 640)),
+        dict(builder_version=key.builder_version + 1),
+    ]
     assert len({key.digest()} | {dataclasses.replace(key, **v).digest() for v in variants}) == 6
     assert rtx.RtxEngineKey.from_dict(json.loads(json.dumps(key.to_dict()))) == key
     p = rtx.runtime_cache_path("/c/x.engine", "NVIDIA GeForce RTX 4090", "8.9")
@@ -159,6 +190,7 @@ def test_targets_and_keys():
 
 
 # -- the runtime, up to the GPU ------------------------------------------------------------------
+
 
 class FakeCuda:
     """torch.cuda of a machine with one GPU of the given name and capability."""
@@ -177,6 +209,7 @@ class FakeCuda:
 
     def device(self, d):
         import contextlib
+
         return contextlib.nullcontext()
 
     def current_stream(self, d=None):
@@ -251,7 +284,8 @@ class FakeRtxEngine:
 
     def create_execution_context(self, runtime_config):
         from test_runtime_tensorrt_buffers import FakeContext
-        assert runtime_config.cache is not None     # every context shares the runtime cache
+
+        assert runtime_config.cache is not None  # every context shares the runtime cache
         return FakeContext(self.owner_box[0])
 
 
@@ -266,8 +300,12 @@ def fake_trt_module(io, box, accept_cache=True):
             assert data[:4] == b"ENGN"
             return engine
 
-    mod = types.SimpleNamespace(**{k: getattr(trt, k) for k in ("float32", "float16", "int32", "int8", "int64",
-                                                              "bool", "TensorIOMode", "Logger")})
+    mod = types.SimpleNamespace(
+        **{
+            k: getattr(trt, k)
+            for k in ("float32", "float16", "int32", "int8", "int64", "bool", "TensorIOMode", "Logger")
+        }
+    )
     mod.Runtime, mod.__version__ = Runtime, trt.__version__
     return mod, engine
 
@@ -276,6 +314,7 @@ def fake_trt_module(io, box, accept_cache=True):
 def fake_gpu_engine(built, tmp_path, monkeypatch):
     """A copy of the built engine's sidecar beside a stand-in engine file, and a GPU."""
     from ausm.runtimes import tensorrt_rtx_runner as runner_mod
+
     handle, _, path, meta = built
     engine_path = tmp_path / path.name
     engine_path.write_bytes(b"ENGN" + b"\0" * 60)
@@ -287,11 +326,13 @@ def fake_gpu_engine(built, tmp_path, monkeypatch):
         monkeypatch.setattr(runner_mod, "import_tensorrt_rtx", lambda: mod)
         monkeypatch.setattr(runner_mod, "require_cuda_torch", lambda: FakeTorch(FakeCuda(*gpu)))
         return engine_path, box, engine
+
     return handle, setup
 
 
 def test_runtime_refuses_a_gpu_outside_the_targets(fake_gpu_engine):
     from ausm.runtimes.tensorrt_rtx_runner import TensorRTRtxEngine
+
     handle, setup = fake_gpu_engine
     engine_path, _, _ = setup(gpu=("NVIDIA H200", (9, 0)))
     with pytest.raises(rtx.TensorRTRtxUnavailable, match="Hopper"):
@@ -300,6 +341,7 @@ def test_runtime_refuses_a_gpu_outside_the_targets(fake_gpu_engine):
 
 def test_runtime_checks_the_engine_against_its_sidecar(fake_gpu_engine, built):
     from ausm.runtimes.tensorrt_rtx_runner import TensorRTRtxEngine
+
     handle, setup = fake_gpu_engine
     io = io_of(built[3])
     name = next(n for n in io if n.startswith(STATE_OUT))
@@ -314,6 +356,7 @@ def test_runtime_session_and_runtime_cache(fake_gpu_engine):
     written beside the engine after the first frame, read back at the next start, and a
     cache TensorRT-RTX rejects (another GPU) is replaced."""
     from ausm.runtimes.tensorrt_rtx_runner import TensorRTRtxEngine
+
     handle, setup = fake_gpu_engine
     model = handle.model
     engine_path, box, _ = setup()
@@ -327,7 +370,7 @@ def test_runtime_session_and_runtime_cache(fake_gpu_engine):
         f = moving_shapes(t, hw)
         a, b = ref.step(f), sess.step(f)
         assert np.array_equal(a.track_ids, b.track_ids) and np.array_equal(a.masks, b.masks)
-        if t == 0:   # written after the first frame, atomically
+        if t == 0:  # written after the first frame, atomically
             assert eng.cache_path.read_bytes() == b"+kernels"
             assert not list(engine_path.parent.glob("*.tmp*"))
     assert eng.executions == 3 and sess.model.runner.name == "tensorrt_rtx"
@@ -348,14 +391,18 @@ def test_runtime_session_and_runtime_cache(fake_gpu_engine):
 
 def test_auto_picks_tensorrt_rtx_on_an_rtx_gpu_only(monkeypatch):
     import ausm.export.tensorrt_support as support
-    for gpu, want in ((("NVIDIA GeForce RTX 4090", (8, 9)), "tensorrt_rtx"),
-                      (("NVIDIA RTX PRO 6000 Blackwell", (12, 0)), "tensorrt_rtx"),
-                      (("NVIDIA H100 80GB HBM3", (9, 0)), "torch")):
+
+    for gpu, want in (
+        (("NVIDIA GeForce RTX 4090", (8, 9)), "tensorrt_rtx"),
+        (("NVIDIA RTX PRO 6000 Blackwell", (12, 0)), "tensorrt_rtx"),
+        (("NVIDIA H100 80GB HBM3", (9, 0)), "torch"),
+    ):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0, cc=gpu[1]: cc)
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0, n=gpu[0]: n)
-        monkeypatch.setattr(support, "import_tensorrt", lambda: (_ for _ in ()).throw(
-            TensorRTUnavailable("no full TensorRT here")))
+        monkeypatch.setattr(
+            support, "import_tensorrt", lambda: (_ for _ in ()).throw(TensorRTUnavailable("no full TensorRT here"))
+        )
         warnings = []
         assert resolve_backend("auto", warnings.append, "cuda") == want, gpu
         assert warnings == []
@@ -366,8 +413,10 @@ def test_auto_picks_tensorrt_rtx_on_an_rtx_gpu_only(monkeypatch):
 
 # -- the SSM plugin and TensorRT-RTX -------------------------------------------------------------
 
+
 def no_core_dump():
     import resource
+
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -376,8 +425,7 @@ def run_probe(onnx_path, cwd, *extra):
     with core dumps off, so an abort leaves nothing in the checkout."""
     cmd = [sys.executable, "-m", "ausm.export.tensorrt_rtx_plugin_probe", "--onnx", str(onnx_path), *extra]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, env=env,
-                          preexec_fn=no_core_dump)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, env=env, preexec_fn=no_core_dump)
 
 
 def test_a_plugin_cannot_take_part_in_a_tensorrt_rtx_build(built, tmp_path):

@@ -2,6 +2,7 @@
 (kernel compiled and checked on its host reference, the SSM comparison, training speed,
 session.step in fp32 and bf16 with the state fp32, a long stream's memory, a real
 TensorRT-RTX engine build) and writes JSON and Markdown."""
+
 import importlib.util
 import json
 import subprocess
@@ -16,8 +17,12 @@ PARTS = ("kernel", "mamba_ssm", "train_speed", "session", "tensorrt_rtx")
 
 def test_dry_run_runs_every_part(tmp_path):
     # one thread: on two shared cores torch's second thread only adds spin-waiting
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_suite.py"), "--dry-run", "--out", str(tmp_path),
-                           "--threads", "1"], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gpu_suite.py"), "--dry-run", "--out", str(tmp_path), "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads((tmp_path / "gpu_suite-dry-run.json").read_text())
     md = (tmp_path / "gpu_suite-dry-run.md").read_text()
@@ -46,8 +51,9 @@ def test_dry_run_runs_every_part(tmp_path):
     assert {r["config"] for r in rows} == {"tiny", "swin_t"} and all(r["speedup"] > 0 for r in rows)
     sess = parts["session"]["result"]
     assert {(r["config"], r["precision"]) for r in sess["step"]} == {
-        (c, p) for c in ("tiny", "swin_t") for p in ("fp32", "bf16")}
-    assert all(r["state_dtypes"] == ["torch.float32"] for r in sess["step"])   # bf16 too
+        (c, p) for c in ("tiny", "swin_t") for p in ("fp32", "bf16")
+    }
+    assert all(r["state_dtypes"] == ["torch.float32"] for r in sess["step"])  # bf16 too
     assert sess["long_stream"]["frames_run"] == sess["long_stream"]["frames_wanted"]
     if "tensorrt_rtx" not in expected_errors:
         t = parts["tensorrt_rtx"]["result"]

@@ -1,4 +1,5 @@
 """Every ausm_ros message and service type crosses real DDS between two processes intact."""
+
 import os
 import subprocess
 import sys
@@ -6,14 +7,14 @@ import time
 
 import pytest
 import rclpy
-from rclpy.node import Node
-
-from ausm_ros import msg as ausm_msg
-from ausm_ros import srv as ausm_srv
 from builtin_interfaces.msg import Time
+from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs import msg as vision_msg
+
+from ausm_ros import msg as ausm_msg
+from ausm_ros import srv as ausm_srv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -31,39 +32,73 @@ def _mono8(width, height, seed):
 
 def _box(cx, cy, w, h):
     return vision_msg.BoundingBox2D(
-        center=vision_msg.Pose2D(position=vision_msg.Point2D(x=cx, y=cy), theta=0.0), size_x=w, size_y=h)
+        center=vision_msg.Pose2D(position=vision_msg.Point2D(x=cx, y=cy), theta=0.0), size_x=w, size_y=h
+    )
 
 
 def _detection(track_id, score):
     hyp = vision_msg.ObjectHypothesisWithPose(hypothesis=vision_msg.ObjectHypothesis(class_id="cube", score=score))
     hyp.pose.pose.position.x = 1.5
     hyp.pose.covariance[35] = 0.25
-    return vision_msg.Detection2D(header=_header(5, "cam"), results=[hyp], bbox=_box(10.5, 20.25, 4.0, 8.0),
-                                  id=str(track_id))
+    return vision_msg.Detection2D(
+        header=_header(5, "cam"), results=[hyp], bbox=_box(10.5, 20.25, 4.0, 8.0), id=str(track_id)
+    )
 
 
 def sample_messages():
     """One fully populated instance of each type, using extreme values where types allow."""
     points = [ausm_msg.PromptPoint(x=1.5, y=2.25, positive=True), ausm_msg.PromptPoint(x=639.0, y=0.0, positive=False)]
     prompt = ausm_msg.ObjectPrompt(
-        header=_header(1_700_000_000, "camera_optical"), stream="front", prompt_id=2**64 - 1,
-        action=ausm_msg.ObjectPrompt.REFINE, object_id=2**32 - 1, points=points, has_box=True,
-        box=_box(50.0, 60.0, 20.0, 10.0), mask=_mono8(7, 5, 3), class_id="person")
+        header=_header(1_700_000_000, "camera_optical"),
+        stream="front",
+        prompt_id=2**64 - 1,
+        action=ausm_msg.ObjectPrompt.REFINE,
+        object_id=2**32 - 1,
+        points=points,
+        has_box=True,
+        box=_box(50.0, 60.0, 20.0, 10.0),
+        mask=_mono8(7, 5, 3),
+        class_id="person",
+    )
     ack = ausm_msg.PromptAck(
-        header=_header(12, "cam"), stream="front", prompt_id=42, action=ausm_msg.ObjectPrompt.ADD, object_id=7,
-        status=ausm_msg.PromptAck.APPLIED_LATE, requested_stamp=Time(sec=11, nanosec=5), message="frame already processed")
+        header=_header(12, "cam"),
+        stream="front",
+        prompt_id=42,
+        action=ausm_msg.ObjectPrompt.ADD,
+        object_id=7,
+        status=ausm_msg.PromptAck.APPLIED_LATE,
+        requested_stamp=Time(sec=11, nanosec=5),
+        message="frame already processed",
+    )
     mask = ausm_msg.InstanceMask(track_id=9, x_offset=3, y_offset=4, mask=_mono8(6, 4, 9))
     seg = ausm_msg.InstanceSegmentation(
-        header=_header(77, "cam"), image_width=640, image_height=480,
+        header=_header(77, "cam"),
+        image_width=640,
+        image_height=480,
         detections=[_detection(9, 0.75), _detection(12, 0.5)],
         masks=[mask, ausm_msg.InstanceMask(track_id=12, x_offset=0, y_offset=0, mask=_mono8(2, 3, 1))],
         origins=[ausm_msg.InstanceSegmentation.ORIGIN_PROMPT, ausm_msg.InstanceSegmentation.ORIGIN_DISCOVERED],
-        new_track_ids=[12], released_track_ids=[3, 4])
+        new_track_ids=[12],
+        released_track_ids=[3, 4],
+    )
     dets = vision_msg.Detection2DArray(header=_header(77, "cam"), detections=[_detection(1, 0.9)])
-    labels = vision_msg.LabelInfo(header=_header(0, "cam"), threshold=0.5, class_map=[
-        vision_msg.VisionClass(class_id=0, class_name="disc"), vision_msg.VisionClass(class_id=65535, class_name="ring")])
-    samples = {"PromptPoint": points[1], "ObjectPrompt": prompt, "PromptAck": ack, "InstanceMask": mask,
-               "InstanceSegmentation": seg, "Detection2DArray": dets, "LabelInfo": labels}
+    labels = vision_msg.LabelInfo(
+        header=_header(0, "cam"),
+        threshold=0.5,
+        class_map=[
+            vision_msg.VisionClass(class_id=0, class_name="disc"),
+            vision_msg.VisionClass(class_id=65535, class_name="ring"),
+        ],
+    )
+    samples = {
+        "PromptPoint": points[1],
+        "ObjectPrompt": prompt,
+        "PromptAck": ack,
+        "InstanceMask": mask,
+        "InstanceSegmentation": seg,
+        "Detection2DArray": dets,
+        "LabelInfo": labels,
+    }
     assert set(samples) == set(MESSAGE_TYPES)
     return samples
 
@@ -72,8 +107,13 @@ def sample_messages():
 def echo_peer(ros_env, monkeypatch):
     for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
         monkeypatch.setenv(key, ros_env[key])
-    peer = subprocess.Popen([sys.executable, os.path.join(HERE, "ros_echo_peer.py")], env=ros_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peer = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "ros_echo_peer.py")],
+        env=ros_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert peer.stdout.readline().strip() == "ready", "echo peer failed to start"
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -105,8 +145,10 @@ def test_every_message_type_round_trips(echo_peer):
         node.create_subscription(msg_type, f"rt_out/{name}", lambda m, n=name: received.setdefault(n, m), RELIABLE)
 
     def matched():
-        return all(p.get_subscription_count() > 0 and node.count_publishers(f"rt_out/{n}") > 0
-                   for n, p in publishers.items())
+        return all(
+            p.get_subscription_count() > 0 and node.count_publishers(f"rt_out/{n}") > 0 for n, p in publishers.items()
+        )
+
     assert _spin_until(node, context, matched, 30), "echo peer's endpoints never matched"
     # Discovery of the peer's writers can lag its readers; republish until all come back.
     deadline = time.monotonic() + 30
@@ -129,12 +171,24 @@ def test_every_service_type_round_trips(echo_peer):
     prompt = sample_messages()["ObjectPrompt"]
     prompt.object_id = 41
     calls = [
-        (ausm_srv.AddObject, "rt/add_object", ausm_srv.AddObject.Request(prompt=prompt),
-         lambda r: r.success and r.object_id == 42 and r.message == f"person:2:{2**64 - 1}"),
-        (ausm_srv.RemoveObject, "rt/remove_object", ausm_srv.RemoveObject.Request(stream="front", object_id=7),
-         lambda r: not r.success and r.message == "front/7"),
-        (ausm_srv.ResetStream, "rt/reset_stream", ausm_srv.ResetStream.Request(stream="rear"),
-         lambda r: r.success and r.message == "reset rear"),
+        (
+            ausm_srv.AddObject,
+            "rt/add_object",
+            ausm_srv.AddObject.Request(prompt=prompt),
+            lambda r: r.success and r.object_id == 42 and r.message == f"person:2:{2**64 - 1}",
+        ),
+        (
+            ausm_srv.RemoveObject,
+            "rt/remove_object",
+            ausm_srv.RemoveObject.Request(stream="front", object_id=7),
+            lambda r: not r.success and r.message == "front/7",
+        ),
+        (
+            ausm_srv.ResetStream,
+            "rt/reset_stream",
+            ausm_srv.ResetStream.Request(stream="rear"),
+            lambda r: r.success and r.message == "reset rear",
+        ),
     ]
     for srv_type, name, request, check in calls:
         client = node.create_client(srv_type, name)

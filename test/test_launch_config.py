@@ -1,5 +1,6 @@
 """The launch logic without the launch packages: arguments given override the config file,
 arguments not given leave it alone, any namespace finds the file's entry, plain strings work."""
+
 import importlib.util
 import os
 import sys
@@ -8,8 +9,16 @@ import types
 import pytest
 import yaml
 
-from ausm_ros.node_config import (PARAMETERS, UNSET, ConfigError, as_string_list, convert, fastdds_profile_env,
-                                  launch_parameters, read_config)
+from ausm_ros.node_config import (
+    PARAMETERS,
+    UNSET,
+    ConfigError,
+    as_string_list,
+    convert,
+    fastdds_profile_env,
+    launch_parameters,
+    read_config,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "config", "perception.yaml")
@@ -26,10 +35,23 @@ def declared(**given):
 @pytest.fixture
 def user_config(tmp_path):
     path = tmp_path / "my.yaml"
-    path.write_text(yaml.safe_dump({"ausm_perception": {"ros__parameters": {
-        "image_topics": ["/front/image_raw", "/rear/image_raw"], "compressed_image_topics": ["/top/compressed"],
-        "checkpoint": "/models/mine.safetensors", "backend": "onnxruntime", "device": "cpu",
-        "use_sim_time": True, "image_qos_reliable": True}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "ausm_perception": {
+                    "ros__parameters": {
+                        "image_topics": ["/front/image_raw", "/rear/image_raw"],
+                        "compressed_image_topics": ["/top/compressed"],
+                        "checkpoint": "/models/mine.safetensors",
+                        "backend": "onnxruntime",
+                        "device": "cpu",
+                        "use_sim_time": True,
+                        "image_qos_reliable": True,
+                    }
+                }
+            }
+        )
+    )
     return str(path)
 
 
@@ -42,11 +64,14 @@ def test_config_file_values_survive_when_arguments_are_not_given(user_config):
 
 
 def test_given_arguments_override_the_file(user_config):
-    _, params = launch_parameters(declared(config=user_config, backend="torch", use_sim_time="false",
-                                           image_topics="['/a/image_raw', '/b/image_raw']"))
+    _, params = launch_parameters(
+        declared(
+            config=user_config, backend="torch", use_sim_time="false", image_topics="['/a/image_raw', '/b/image_raw']"
+        )
+    )
     assert params["backend"] == "torch" and params["use_sim_time"] is False
     assert params["image_topics"] == ["/a/image_raw", "/b/image_raw"]
-    assert params["device"] == "cpu"   # not given: still the file's
+    assert params["device"] == "cpu"  # not given: still the file's
 
 
 def test_namespace_still_finds_the_files_entry(user_config):
@@ -60,10 +85,16 @@ def test_namespace_still_finds_the_files_entry(user_config):
 
 def test_namespaced_entry_wins_over_wildcard(tmp_path):
     path = tmp_path / "fleet.yaml"
-    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"top_k": 3, "discovery": False}},
-                                    "/robot1/ausm_perception": {"ros__parameters": {"top_k": 7}},
-                                    "/robot2/ausm_perception": {"ros__parameters": {"top_k": 9}},
-                                    "other_node": {"ros__parameters": {"top_k": 1}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "/**": {"ros__parameters": {"top_k": 3, "discovery": False}},
+                "/robot1/ausm_perception": {"ros__parameters": {"top_k": 7}},
+                "/robot2/ausm_perception": {"ros__parameters": {"top_k": 9}},
+                "other_node": {"ros__parameters": {"top_k": 1}},
+            }
+        )
+    )
     params = read_config(str(path), "robot1")
     assert params == {"top_k": 7, "discovery": False}
 
@@ -86,8 +117,13 @@ def test_every_parameter_is_settable_and_typed():
 
 
 def test_bad_values_are_one_clear_line():
-    for name, text in (("top_k", "many"), ("image_qos_reliable", "maybe"), ("input_size", "[1]"),
-                       ("foreground_threshold", ".nan"), ("image_topics", "[1, 2]")):
+    for name, text in (
+        ("top_k", "many"),
+        ("image_qos_reliable", "maybe"),
+        ("input_size", "[1]"),
+        ("foreground_threshold", ".nan"),
+        ("image_topics", "[1, 2]"),
+    ):
         with pytest.raises(ConfigError) as info:
             convert(name, text)
         assert name in str(info.value) and "\n" not in str(info.value)
@@ -102,19 +138,23 @@ def test_fastdds_profile_choice(tmp_path, monkeypatch):
     assert fastdds_profile_env("", shipped)["FASTDDS_DEFAULT_PROFILES_FILE"] == shipped
     assert fastdds_profile_env("none", shipped) == {}
     monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/user/profile.xml")
-    assert fastdds_profile_env("", shipped) == {}   # the user's own profile wins
+    assert fastdds_profile_env("", shipped) == {}  # the user's own profile wins
     with pytest.raises(ConfigError):
         fastdds_profile_env(str(tmp_path / "missing.xml"), shipped)
 
 
 def _fake_launch_modules(monkeypatch, share):
     """Just enough of launch / launch_ros / ament_index_python to run the launch file's logic."""
+
     class Recorder:
         def __init__(self, *args, **kwargs):
             self.args, self.kwargs = args, kwargs
+
     fakes = {
-        "launch": types.ModuleType("launch"), "launch.actions": types.ModuleType("launch.actions"),
-        "launch_ros": types.ModuleType("launch_ros"), "launch_ros.actions": types.ModuleType("launch_ros.actions"),
+        "launch": types.ModuleType("launch"),
+        "launch.actions": types.ModuleType("launch.actions"),
+        "launch_ros": types.ModuleType("launch_ros"),
+        "launch_ros.actions": types.ModuleType("launch_ros.actions"),
         "ament_index_python": types.ModuleType("ament_index_python"),
         "ament_index_python.packages": types.ModuleType("ament_index_python.packages"),
     }
@@ -129,8 +169,9 @@ def _fake_launch_modules(monkeypatch, share):
 
 def test_launch_file_wires_the_logic(monkeypatch, user_config):
     _fake_launch_modules(monkeypatch, ROOT)
-    spec = importlib.util.spec_from_file_location("perception_launch", os.path.join(ROOT, "launch",
-                                                                                    "perception.launch.py"))
+    spec = importlib.util.spec_from_file_location(
+        "perception_launch", os.path.join(ROOT, "launch", "perception.launch.py")
+    )
     launch_file = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launch_file)
     description = launch_file.generate_launch_description()
@@ -140,9 +181,11 @@ def test_launch_file_wires_the_logic(monkeypatch, user_config):
     defaults = {d.args[0]: d.kwargs["default_value"] for d in declarations}
     monkeypatch.delenv("FASTRTPS_DEFAULT_PROFILES_FILE", raising=False)
     monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
-    context = types.SimpleNamespace(launch_configurations=dict(
-        defaults, config=user_config, namespace="robot1", image_topics="/cam/image_raw",
-        image_qos_reliable="false"))
+    context = types.SimpleNamespace(
+        launch_configurations=dict(
+            defaults, config=user_config, namespace="robot1", image_topics="/cam/image_raw", image_qos_reliable="false"
+        )
+    )
     (node,) = opaque.kwargs["function"](context)
     assert node.kwargs["namespace"] == "robot1" and node.kwargs["name"] == "ausm_perception"
     (params,) = node.kwargs["parameters"]

@@ -1,4 +1,5 @@
 """Frames of any aspect ratio reach the model undistorted, and masks come back where they were."""
+
 import numpy as np
 import torch
 
@@ -26,7 +27,7 @@ def test_masks_round_trip_through_the_grid():
         fit = Letterbox(image_hw, (96, 128))
         H, W = image_hw
         mask = np.zeros(image_hw, dtype=bool)
-        mask[H // 4: H // 2, W // 3: W // 3 + W // 4] = True
+        mask[H // 4 : H // 2, W // 3 : W // 3 + W // 4] = True
         grid = fit.mask_to_grid(torch.from_numpy(mask), (24, 32))
         back = fit.grid_to_image((grid * 2 - 1)[None])[0] > 0
         inter = (back.numpy() & mask).sum()

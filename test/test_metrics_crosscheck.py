@@ -13,8 +13,15 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ausm_train.metrics import (GtTrack, PredTrack, VideoAPEvaluator, boundary_f, evaluate_video, jaccard,
-                                mean_recall_decay)
+from ausm_train.metrics import (
+    GtTrack,
+    PredTrack,
+    VideoAPEvaluator,
+    boundary_f,
+    evaluate_video,
+    jaccard,
+    mean_recall_decay,
+)
 
 
 def blobs(rng, h, w, density=0.5, sigma=2.0):
@@ -30,7 +37,7 @@ def random_track(rng, t, h, w):
         if rng.random() < 0.15:
             continue
         yy, xx = min(h - 1, y + f * rng.integers(-1, 2)), min(w - 1, x + f * rng.integers(-1, 2))
-        m[f, max(yy, 0):yy + sh, max(xx, 0):xx + sw] = True
+        m[f, max(yy, 0) : yy + sh, max(xx, 0) : xx + sw] = True
     return m
 
 
@@ -67,23 +74,35 @@ def test_video_ap_matches_cocoeval_on_stacked_frames(seed):
             gts[g] = GtTrack(cat, masks, crowd)
             for _ in range(int(rng.integers(0, 3))):
                 wrong_cat = rng.random() < 0.15
-                preds[len(preds)] = PredTrack(int(rng.integers(1, 4)) if wrong_cat else cat, float(rng.random()),
-                                              perturb(rng, masks))
+                preds[len(preds)] = PredTrack(
+                    int(rng.integers(1, 4)) if wrong_cat else cat, float(rng.random()), perturb(rng, masks)
+                )
         for _ in range(int(rng.integers(0, 3))):  # pure false positives
             preds[len(preds)] = PredTrack(int(rng.integers(1, 4)), float(rng.random()), random_track(rng, t, h, w))
         ours.add_video(gts, preds, (t, h, w))
         images.append({"id": video, "height": t * h, "width": w})
         for g in gts.values():
             rle = mask_utils.encode(np.asfortranarray(g.masks.reshape(t * h, w).astype(np.uint8)))
-            gt_anns.append({"id": len(gt_anns) + 1, "image_id": video, "category_id": g.category,
-                            "segmentation": rle, "area": float(g.masks.sum()), "iscrowd": int(g.iscrowd),
-                            "bbox": list(mask_utils.toBbox(rle))})
+            gt_anns.append(
+                {
+                    "id": len(gt_anns) + 1,
+                    "image_id": video,
+                    "category_id": g.category,
+                    "segmentation": rle,
+                    "area": float(g.masks.sum()),
+                    "iscrowd": int(g.iscrowd),
+                    "bbox": list(mask_utils.toBbox(rle)),
+                }
+            )
         for p in preds.values():
             rle = mask_utils.encode(np.asfortranarray(p.masks.reshape(t * h, w).astype(np.uint8)))
             results.append({"image_id": video, "category_id": p.category, "segmentation": rle, "score": p.score})
     coco_gt = COCO()
-    coco_gt.dataset = {"images": images, "annotations": gt_anns,
-                       "categories": [{"id": c, "name": str(c)} for c in (1, 2, 3)]}
+    coco_gt.dataset = {
+        "images": images,
+        "annotations": gt_anns,
+        "categories": [{"id": c, "name": str(c)} for c in (1, 2, 3)],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(results) if results else COCO()
@@ -94,7 +113,8 @@ def test_video_ap_matches_cocoeval_on_stacked_frames(seed):
     stats = evaluator.stats
     s = ours.summary()
     assert [s["AP"], s["AP50"], s["AP75"], s["AR1"], s["AR10"], s["AR100"]] == pytest.approx(
-        [stats[0], stats[1], stats[2], stats[6], stats[7], stats[8]], abs=1e-12)
+        [stats[0], stats[1], stats[2], stats[6], stats[7], stats[8]], abs=1e-12
+    )
     assert 0.05 < s["AP"] < 0.95  # a case with both hits and misses
 
 
@@ -110,9 +130,10 @@ def test_spatio_temporal_iou_is_summed_over_frames():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_j_and_f_match_vos_benchmark(seed):
-    evaluator_module = pytest.importorskip("vos_benchmark.evaluator",
-                                           reason="vos-benchmark not installed (pip install --no-deps vos-benchmark "
-                                                  "scikit-image)")
+    evaluator_module = pytest.importorskip(
+        "vos_benchmark.evaluator",
+        reason="vos-benchmark not installed (pip install --no-deps vos-benchmark scikit-image)",
+    )
     rng = np.random.default_rng(seed)
     for h, w in [(20, 30), (60, 90), (121, 160), (240, 427)]:
         for _ in range(6):
@@ -142,11 +163,19 @@ def test_statistics_match_trackeval():
         def rles(masks):
             return [[mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))] for m in masks]
 
-        data = {"num_timesteps": t, "num_tracker_ids": 1, "num_gt_ids": 1, "gt_dets": rles(gt),
-                "tracker_dets": rles(pred), "gt_ids": [np.array([0])] * t, "tracker_ids": [np.array([0])] * t}
+        data = {
+            "num_timesteps": t,
+            "num_tracker_ids": 1,
+            "num_gt_ids": 1,
+            "gt_dets": rles(gt),
+            "tracker_dets": rles(pred),
+            "gt_ids": [np.array([0])] * t,
+            "tracker_ids": [np.array([0])] * t,
+        }
         reference = JAndF().eval_sequence(data)
         scores = evaluate_video({1: gt}, {1: pred}, skip_first_last=False)[1]
         jm, jr, jd = mean_recall_decay(scores.j)
         fm, fr, fd = mean_recall_decay(scores.f)
         assert [jm, jr, jd, fm, fr, fd] == pytest.approx(
-            [reference[k] for k in ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")], abs=1e-12)
+            [reference[k] for k in ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")], abs=1e-12
+        )

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from ausm_train.data.io import write_label_png
-from ausm_train.metrics import (DavisEvaluator, JFWithBaselines, evaluate_video, format_jf_table, masks_to_labels,
-                                score_davis_folder, score_label_video, static_baseline)
+from ausm_train.metrics import (
+    DavisEvaluator,
+    JFWithBaselines,
+    evaluate_video,
+    format_jf_table,
+    masks_to_labels,
+    score_davis_folder,
+    score_label_video,
+    static_baseline,
+)
 
 
 def _rect_track(rng, t, h, w, first, last):
@@ -18,7 +26,7 @@ def _rect_track(rng, t, h, w, first, last):
     dy, dx = int(rng.integers(-2, 3)), int(rng.integers(-2, 3))
     for f in range(first, last + 1):
         yy, xx = np.clip(y + dy * (f - first), 0, h - 3), np.clip(x + dx * (f - first), 0, w - 3)
-        m[f, yy:yy + sh, xx:xx + sw] = True
+        m[f, yy : yy + sh, xx : xx + sw] = True
     return m
 
 
@@ -27,14 +35,14 @@ def _video(rng, t=9, h=40, w=56):
     gt_masks, pred_masks, pred_scores = {}, {}, {}
     n = int(rng.integers(2, 5))
     for i in range(1, n + 1):
-        first = 0 if i == 1 else int(rng.integers(0, t - 3))     # later objects may enter mid-video
-        last = t - 1 if rng.random() < 0.7 else int(rng.integers(first + 1, t))   # or leave
+        first = 0 if i == 1 else int(rng.integers(0, t - 3))  # later objects may enter mid-video
+        last = t - 1 if rng.random() < 0.7 else int(rng.integers(first + 1, t))  # or leave
         gt_masks[i] = _rect_track(rng, t, h, w, first, last)
         pred = np.roll(gt_masks[i], (int(rng.integers(-3, 4)), int(rng.integers(-3, 4))), axis=(1, 2))
-        if rng.random() < 0.5:                                 # switched on too early: penalised
-            pred[max(0, first - 2):first] = gt_masks[i][first]
-        pred[rng.random(t) < 0.15] = False                     # lost now and then
-        if rng.random() < 0.3:                                 # swallows a neighbour's pixels
+        if rng.random() < 0.5:  # switched on too early: penalised
+            pred[max(0, first - 2) : first] = gt_masks[i][first]
+        pred[rng.random(t) < 0.15] = False  # lost now and then
+        if rng.random() < 0.3:  # swallows a neighbour's pixels
             pred |= np.roll(pred, 6, axis=2)
         pred_masks[i] = pred
         pred_scores[i] = rng.random(t)
@@ -66,7 +74,7 @@ def test_folder_scorer_equals_vos_benchmark(tmp_path, seed):
         _write(empty_root, name, np.zeros_like(gt))
         overlapping += int((sum(m.astype(int) for m in pred_masks.values()) > 1).sum())
         entering += sum(1 for i in np.unique(gt) if i and not (gt[0] == i).any())
-    assert overlapping > 0 and entering > 0   # the cases the lenient metric got wrong are here
+    assert overlapping > 0 and entering > 0  # the cases the lenient metric got wrong are here
 
     ours = score_davis_folder(gt_root, pred_root)
     summary = ours.summary()
@@ -87,7 +95,7 @@ def test_folder_scorer_equals_vos_benchmark(tmp_path, seed):
 
 def test_masks_with_scores_score_as_their_png(tmp_path):
     # The in-memory route (per-object masks + scores) equals the PNG route.
-    for name, gt, pred_masks, pred_scores in _videos(5, count=3):
+    for _name, gt, pred_masks, pred_scores in _videos(5, count=3):
         gt_masks = {int(i): gt == i for i in np.unique(gt) if i}
         from_masks = evaluate_video(gt_masks, pred_masks, shape=gt.shape, pred_scores=pred_scores)
         from_labels = score_label_video(gt, masks_to_labels(pred_masks, gt.shape, pred_scores))
@@ -105,7 +113,7 @@ def test_overlap_goes_to_the_higher_score():
     labels = masks_to_labels({1: a, 2: b}, (1, 4, 4), {1: 0.9, 2: 0.2})
     assert labels[0].tolist() == [[1, 1, 1, 2]] * 4
     assert masks_to_labels({1: a, 2: b}, (1, 4, 4), {1: [0.1], 2: [0.2]})[0].tolist() == [[1, 2, 2, 2]] * 4
-    assert masks_to_labels({1: a, 2: b}, (1, 4, 4))[0].tolist() == [[1, 2, 2, 2]] * 4   # no scores: larger id
+    assert masks_to_labels({1: a, 2: b}, (1, 4, 4))[0].tolist() == [[1, 2, 2, 2]] * 4  # no scores: larger id
 
 
 def test_frames_before_an_object_enters_are_not_free():
@@ -117,9 +125,9 @@ def test_frames_before_an_object_enters_are_not_free():
     perfect_1 = np.where(gt == 1, 1, 0)
     scores = score_label_video(gt, perfect_1)
     assert scores[1].j.tolist() == [1.0] * 6
-    assert scores[2].j.tolist() == [0.0] * 3       # frames 4, 5, 6 only: no credit for frames 1..3
+    assert scores[2].j.tolist() == [0.0] * 3  # frames 4, 5, 6 only: no credit for frames 1..3
     early = perfect_1.copy()
-    early[2:, 12:18, 12:18] = 2                    # object 2 shown from frame 2 on, two frames early
+    early[2:, 12:18, 12:18] = 2  # object 2 shown from frame 2 on, two frames early
     assert score_label_video(gt, early)[2].j.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
 
 
@@ -127,7 +135,7 @@ def test_void_pixels_count_for_neither_side():
     gt = np.zeros((3, 10, 10), np.int32)
     gt[:, :5] = 1
     gt[:, 5:, :] = 255
-    pred = np.ones_like(gt)                        # also covers the void half
+    pred = np.ones_like(gt)  # also covers the void half
     s = score_label_video(gt, pred)
     assert s[1].j.tolist() == [1.0]
     assert 255 not in s
@@ -136,8 +144,8 @@ def test_void_pixels_count_for_neither_side():
 def test_static_baseline_copies_the_first_appearance():
     gt = np.zeros((4, 6, 6), np.int32)
     gt[0, 0:2, 0:2] = 1
-    gt[1:, 0:2, 1:3] = 1                           # object 1 moves
-    gt[2:, 4:6, 4:6] = 2                           # object 2 enters at frame 2
+    gt[1:, 0:2, 1:3] = 1  # object 1 moves
+    gt[2:, 4:6, 4:6] = 2  # object 2 enters at frame 2
     static = static_baseline(gt)
     assert (static[0] == gt[0]).all() and (static[1] == gt[0]).all()
     assert (static[3][4:6, 4:6] == 2).all() and (static[3][0:2, 0:2] == 1).all()

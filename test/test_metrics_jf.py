@@ -3,15 +3,23 @@
 import numpy as np
 import pytest
 
-from ausm_train.metrics import (DavisEvaluator, boundary_f, boundary_tolerance, disk, evaluate_video, jaccard,
-                                mean_recall_decay, seg2bmap)
+from ausm_train.metrics import (
+    DavisEvaluator,
+    boundary_f,
+    boundary_tolerance,
+    disk,
+    evaluate_video,
+    jaccard,
+    mean_recall_decay,
+    seg2bmap,
+)
 
 
 def test_jaccard_by_hand():
     gt = np.zeros((4, 5), bool)
-    gt[1:3, 1:3] = True                       # 4 pixels
+    gt[1:3, 1:3] = True  # 4 pixels
     pred = np.zeros((4, 5), bool)
-    pred[1:3, 1:4] = True                     # 6 pixels, 4 shared
+    pred[1:3, 1:4] = True  # 6 pixels, 4 shared
     assert jaccard(gt, pred) == pytest.approx(4 / 6)
     assert jaccard(gt, np.zeros_like(gt)) == 0.0
     assert jaccard(np.zeros_like(gt), np.zeros_like(gt)) == 1.0  # nothing to find, nothing found
@@ -24,11 +32,7 @@ def test_seg2bmap_by_hand():
     m[1:3, 1:3] = True
     # Pixels differing from their right, lower or lower-right neighbour: an
     # outline shifted half a pixel toward the origin.
-    expected = np.array([[1, 1, 1, 0, 0],
-                         [1, 0, 1, 0, 0],
-                         [1, 1, 1, 0, 0],
-                         [0, 0, 0, 0, 0],
-                         [0, 0, 0, 0, 0]], bool)
+    expected = np.array([[1, 1, 1, 0, 0], [1, 0, 1, 0, 0], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]], bool)
     assert (seg2bmap(m) == expected).all()
     # The image border is no boundary: a full mask has none, a half mask has one line.
     assert not seg2bmap(np.ones((4, 6), bool)).any()
@@ -38,8 +42,8 @@ def test_seg2bmap_by_hand():
 
 
 def test_tolerance_and_disk():
-    assert boundary_tolerance(480, 854) == 8      # ceil(0.008 * 979.6)
-    assert boundary_tolerance(100, 100) == 2      # ceil(1.13)
+    assert boundary_tolerance(480, 854) == 8  # ceil(0.008 * 979.6)
+    assert boundary_tolerance(100, 100) == 2  # ceil(1.13)
     assert boundary_tolerance(100, 100, bound_th=3) == 3
     d = disk(2)
     assert d.shape == (5, 5) and d.sum() == 13 and d[0, 2] == 1 and d[1, 0] == 0
@@ -52,7 +56,7 @@ def test_boundary_f_by_hand():
     gt[:, :50] = True
     for shift, expected in ((0, 1.0), (2, 1.0), (3, 0.0)):
         pred = np.zeros_like(gt)
-        pred[:, :50 + shift] = True
+        pred[:, : 50 + shift] = True
         assert boundary_f(gt, pred) == pytest.approx(expected)
     # A step: rows 0..49 end at column 51 (within 2 px), rows 50..99 at column 54
     # (too far). Prediction boundary: 50 px of column 51, 3 px of row 49
@@ -94,8 +98,8 @@ def test_semi_supervised_video_by_hand():
     t, h, w = 5, 20, 20
     gt = {1: _block(t, h, w, range(5), 2, 8, 2, 8), 2: _block(t, h, w, range(5), 10, 16, 10, 16)}
     pred = {1: gt[1].copy(), 7: gt[2].copy()}  # object 2 missing; id 7 is an extra track
-    pred[1][2] = False                        # object 1 lost in frame 2
-    scores = evaluate_video(gt, pred)          # frames 1..3 scored (first and last dropped)
+    pred[1][2] = False  # object 1 lost in frame 2
+    scores = evaluate_video(gt, pred)  # frames 1..3 scored (first and last dropped)
     assert scores[1].j.tolist() == [1.0, 0.0, 1.0]
     assert scores[1].f.tolist() == [1.0, 0.0, 1.0]
     assert scores[2].j.tolist() == [0.0, 0.0, 0.0]

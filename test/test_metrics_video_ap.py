@@ -20,8 +20,9 @@ def block(frames, y0, y1, x0, x1, t=T):
 
 def test_perfect_track():
     ev = VideoAPEvaluator()
-    ev.add_video({1: GtTrack(3, block([0, 1], 0, 4, 0, 4))}, {9: PredTrack(3, 0.9, block([0, 1], 0, 4, 0, 4))},
-                 (T, H, W))
+    ev.add_video(
+        {1: GtTrack(3, block([0, 1], 0, 4, 0, 4))}, {9: PredTrack(3, 0.9, block([0, 1], 0, 4, 0, 4))}, (T, H, W)
+    )
     s = ev.summary()
     # COCO divides by tp + fp + machine epsilon, hence approx.
     assert [s["AP"], s["AP50"], s["AP75"], s["AR1"], s["AR10"]] == pytest.approx([1.0] * 5)
@@ -31,11 +32,10 @@ def test_spatio_temporal_iou_sums_over_frames():
     # Ground truth in both frames (16 px each); prediction right in frame 0 only:
     # IoU = 16 / 32 = 0.5, a match at threshold 0.50 and at no other.
     ev = VideoAPEvaluator()
-    ev.add_video({1: GtTrack(1, block([0, 1], 0, 4, 0, 4))}, {1: PredTrack(1, 0.8, block([0], 0, 4, 0, 4))},
-                 (T, H, W))
+    ev.add_video({1: GtTrack(1, block([0, 1], 0, 4, 0, 4))}, {1: PredTrack(1, 0.8, block([0], 0, 4, 0, 4))}, (T, H, W))
     s = ev.summary()
     assert s["AP50"] == pytest.approx(1.0) and s["AP75"] == 0.0
-    assert s["AP"] == pytest.approx(0.1)        # 1 of 10 thresholds
+    assert s["AP"] == pytest.approx(0.1)  # 1 of 10 thresholds
     assert s["AR1"] == pytest.approx(0.1)
 
 
@@ -50,7 +50,7 @@ def test_false_positive_ranked_first():
     ev.add_video(gt, pred, (T, H, W))
     s = ev.summary()
     assert s["AP"] == pytest.approx(51 * 0.5 / 101)
-    assert s["AR1"] == 0.0            # the single allowed detection is the false positive
+    assert s["AR1"] == 0.0  # the single allowed detection is the false positive
     assert s["AR10"] == pytest.approx(0.5)
 
 
@@ -73,10 +73,12 @@ def test_several_videos_pool_detections_by_score():
     # Video 1: TP (0.9). Video 2: FP (0.95) and its object missed. Pooled ranking:
     # FP, TP -> precision [0, .5] interpolated to .5 up to recall .5.
     ev = VideoAPEvaluator()
-    ev.add_video({1: GtTrack(1, block([0, 1], 0, 4, 0, 4))}, {1: PredTrack(1, 0.9, block([0, 1], 0, 4, 0, 4))},
-                 (T, H, W))
-    ev.add_video({1: GtTrack(1, block([0, 1], 0, 4, 0, 4))}, {1: PredTrack(1, 0.95, block([0, 1], 5, 9, 5, 9))},
-                 (T, H, W))
+    ev.add_video(
+        {1: GtTrack(1, block([0, 1], 0, 4, 0, 4))}, {1: PredTrack(1, 0.9, block([0, 1], 0, 4, 0, 4))}, (T, H, W)
+    )
+    ev.add_video(
+        {1: GtTrack(1, block([0, 1], 0, 4, 0, 4))}, {1: PredTrack(1, 0.95, block([0, 1], 5, 9, 5, 9))}, (T, H, W)
+    )
     s = ev.summary()
     assert s["AP"] == pytest.approx(51 * 0.5 / 101)
     assert s["AR1"] == pytest.approx(0.5) and s["num_videos"] == 2
@@ -95,11 +97,19 @@ def test_results_json_route_and_mask_forms(tmp_path):
         r = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
         return {"size": [H, W], "counts": r["counts"].decode("ascii")}
 
-    gt_json = {"videos": [{"id": 1, "height": H, "width": W, "length": 3,
-                           "file_names": ["v/0.jpg", "v/1.jpg", "v/2.jpg"]}],
-               "categories": [{"id": 4, "name": "x"}],
-               "annotations": [{"id": 1, "video_id": 1, "category_id": 4, "iscrowd": 0,
-                                "segmentations": [rle(gt_mask[0]), rle(gt_mask[1]), None]}]}
+    gt_json = {
+        "videos": [{"id": 1, "height": H, "width": W, "length": 3, "file_names": ["v/0.jpg", "v/1.jpg", "v/2.jpg"]}],
+        "categories": [{"id": 4, "name": "x"}],
+        "annotations": [
+            {
+                "id": 1,
+                "video_id": 1,
+                "category_id": 4,
+                "iscrowd": 0,
+                "segmentations": [rle(gt_mask[0]), rle(gt_mask[1]), None],
+            }
+        ],
+    }
     results = [{"video_id": 1, "category_id": 4, "score": 0.7, "segmentations": [rle(gt_mask[0]), None, None]}]
     (tmp_path / "gt.json").write_text(json.dumps(gt_json))
     (tmp_path / "res.json").write_text(json.dumps(results))

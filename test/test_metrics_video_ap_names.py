@@ -13,11 +13,17 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ausm_train.data.segmentation import decode_segmentation
-from ausm_train.metrics import (ObservedTrack, class_scored_tracks, evaluate_ytvis_json, match_classes,
-                                normalise_class_name, ytvis_result_entry)
+from ausm_train.metrics import (
+    ObservedTrack,
+    class_scored_tracks,
+    evaluate_ytvis_json,
+    match_classes,
+    normalise_class_name,
+    ytvis_result_entry,
+)
 
 DATASET = {10: "cat", 20: "dog", 30: "sea_lion"}
-MODEL = ["Sea Lion", "dog", "bird", "cat"]   # another order, an extra class, another spelling
+MODEL = ["Sea Lion", "dog", "bird", "cat"]  # another order, an extra class, another spelling
 
 
 def _track(rng, t, h, w):
@@ -27,7 +33,7 @@ def _track(rng, t, h, w):
     first = int(rng.integers(0, t - 1))
     for f in range(first, t):
         yy, xx = min(h - 2, y + f), min(w - 2, x + int(rng.integers(-1, 2)))
-        m[f, yy:yy + sh, xx:xx + sw] = True
+        m[f, yy : yy + sh, xx : xx + sw] = True
     return m
 
 
@@ -36,19 +42,28 @@ def _dataset_and_tracks(seed):
     t, h, w = 5, 24, 32
     videos, annotations, observed = [], [], {}
     for v in range(1, 7):
-        videos.append({"id": v, "width": w, "height": h, "length": t,
-                       "file_names": [f"v{v}/{f:05d}.jpg" for f in range(t)]})
+        videos.append(
+            {"id": v, "width": w, "height": h, "length": t, "file_names": [f"v{v}/{f:05d}.jpg" for f in range(t)]}
+        )
         tracks = {}
-        for g in range(int(rng.integers(1, 4))):
+        for _g in range(int(rng.integers(1, 4))):
             masks = _track(rng, t, h, w)
             cat = int(rng.choice(list(DATASET)))
-            annotations.append({"id": len(annotations) + 1, "video_id": v, "category_id": cat, "iscrowd": 0,
-                                "segmentations": [mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-                                                  if m.any() else None for m in masks]})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "video_id": v,
+                    "category_id": cat,
+                    "iscrowd": 0,
+                    "segmentations": [
+                        mask_utils.encode(np.asfortranarray(m.astype(np.uint8))) if m.any() else None for m in masks
+                    ],
+                }
+            )
             for a in annotations[-1]["segmentations"]:
                 if a is not None:
                     a["counts"] = a["counts"].decode("ascii")
-            for _ in range(int(rng.integers(0, 3))):   # a tracker's view of it: shifted, sometimes confused
+            for _ in range(int(rng.integers(0, 3))):  # a tracker's view of it: shifted, sometimes confused
                 track = ObservedTrack()
                 true_index = MODEL.index({"cat": "cat", "dog": "dog", "sea_lion": "Sea Lion"}[DATASET[cat]])
                 shift = int(rng.integers(-2, 3))
@@ -59,22 +74,28 @@ def _dataset_and_tracks(seed):
                             probs = 0.3 * probs + 0.7 * np.eye(len(MODEL))[true_index]
                         track.add(f, np.roll(masks[f], shift, axis=1), rng.uniform(0.3, 1.0), probs)
                 tracks[len(tracks) + 1] = track
-        for _ in range(int(rng.integers(0, 2))):       # a false positive
+        for _ in range(int(rng.integers(0, 2))):  # a false positive
             track = ObservedTrack()
             for f, m in enumerate(_track(rng, t, h, w)):
                 if m.any():
                     track.add(f, m, rng.uniform(0, 0.8), rng.dirichlet(np.ones(len(MODEL))))
             tracks[len(tracks) + 1] = track
         observed[v] = tracks
-    gt = {"videos": videos, "annotations": annotations,
-          "categories": [{"id": c, "name": n} for c, n in DATASET.items()]}
+    gt = {
+        "videos": videos,
+        "annotations": annotations,
+        "categories": [{"id": c, "name": n} for c, n in DATASET.items()],
+    }
     return gt, observed, (t, h, w)
 
 
 def _results(observed, to_dataset, shape):
     t, h, w = shape
-    return [ytvis_result_entry(v, track, t, h, w) for v, tracks in observed.items()
-            for _, track in class_scored_tracks(tracks, to_dataset)]
+    return [
+        ytvis_result_entry(v, track, t, h, w)
+        for v, tracks in observed.items()
+        for _, track in class_scored_tracks(tracks, to_dataset)
+    ]
 
 
 def _cocoeval_on_stacked_frames(gt, results):
@@ -84,18 +105,34 @@ def _cocoeval_on_stacked_frames(gt, results):
     def stacked(segmentations, h, w):
         frames = [decode_segmentation(s, h, w) for s in segmentations]
         return mask_utils.encode(np.asfortranarray(np.concatenate(frames).astype(np.uint8)))
+
     size = {v["id"]: (v["height"], v["width"], v["length"]) for v in gt["videos"]}
     for v in gt["videos"]:
         images.append({"id": v["id"], "height": v["height"] * v["length"], "width": v["width"]})
     for a in gt["annotations"]:
         h, w, _ = size[a["video_id"]]
         rle = stacked(a["segmentations"], h, w)
-        anns.append({"id": a["id"], "image_id": a["video_id"], "category_id": a["category_id"], "iscrowd": 0,
-                     "segmentation": rle, "area": float(mask_utils.area(rle)), "bbox": list(mask_utils.toBbox(rle))})
+        anns.append(
+            {
+                "id": a["id"],
+                "image_id": a["video_id"],
+                "category_id": a["category_id"],
+                "iscrowd": 0,
+                "segmentation": rle,
+                "area": float(mask_utils.area(rle)),
+                "bbox": list(mask_utils.toBbox(rle)),
+            }
+        )
     for r in results:
         h, w, _ = size[r["video_id"]]
-        dets.append({"image_id": r["video_id"], "category_id": r["category_id"], "score": r["score"],
-                     "segmentation": stacked(r["segmentations"], h, w)})
+        dets.append(
+            {
+                "image_id": r["video_id"],
+                "category_id": r["category_id"],
+                "score": r["score"],
+                "segmentation": stacked(r["segmentations"], h, w),
+            }
+        )
     coco_gt = COCO()
     coco_gt.dataset = {"images": images, "annotations": anns, "categories": gt["categories"]}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -117,7 +154,7 @@ def test_names_are_matched_not_indices():
         match_classes(MODEL, {1: "cat", 2: "Cat"})
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # pycocotools under numpy 2
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools under numpy 2
 @pytest.mark.parametrize("seed", range(3))
 def test_video_ap_of_a_results_file_matches_cocoeval(seed):
     gt, observed, shape = _dataset_and_tracks(seed)
@@ -125,7 +162,8 @@ def test_video_ap_of_a_results_file_matches_cocoeval(seed):
     ours = evaluate_ytvis_json(gt, results)
     stats = _cocoeval_on_stacked_frames(gt, results)
     assert [ours["AP"], ours["AP50"], ours["AP75"], ours["AR1"], ours["AR10"], ours["AR100"]] == pytest.approx(
-        [stats[0], stats[1], stats[2], stats[6], stats[7], stats[8]], abs=1e-12)
+        [stats[0], stats[1], stats[2], stats[6], stats[7], stats[8]], abs=1e-12
+    )
     assert 0.05 < ours["AP"] < 0.95
     # every track is entered once per shared class, never for the model-only class
     assert {r["category_id"] for r in results} <= set(DATASET)
@@ -142,5 +180,5 @@ def test_track_scores_cover_every_class():
     track.add(1, mask, 1.0, [0.2, 0.8])
     assert track.class_scores().tolist() == pytest.approx([(0.3 + 0.2) / 2, (0.2 + 0.8) / 2])
     pairs = class_scored_tracks({7: track}, {0: 11, 1: 12})
-    assert [(tid, p.category) for tid, p in pairs] == [(7, 12), (7, 11)]   # best first, both classes
+    assert [(tid, p.category) for tid, p in pairs] == [(7, 12), (7, 11)]  # best first, both classes
     assert len(class_scored_tracks({7: track}, {0: 11, 1: 12}, max_per_video=1)) == 1

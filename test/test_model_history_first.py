@@ -1,6 +1,7 @@
 """The mask decoder reads the history G_t in its first layer (mask_decoder_history_first),
 tracked ID rows start from their history masks, and the config checks it is ever read;
 plus class_names in the config, and old checkpoints (without either key) still load."""
+
 import pytest
 import torch
 
@@ -10,10 +11,19 @@ from ausm.model import AUSM
 from ausm.modules.id_buffer import IDBuffer
 from ausm.modules.mask_decoder import MaskDecoder
 
-SMALL = dict(input_size=[64, 64], hidden_dim=32, num_heads=2, ffn_dim=32, mask_decoder_ffn_dim=32,
-             compressor_layers=1, history_decoder_layers=1, num_ids=4, num_det_queries=3,
-             backbone_args={"channels": [8, 8, 16, 16], "blocks": [1, 1, 1, 1]},
-             ssm_args={"d_state": 4, "d_conv": 4, "expand": 1, "chunk_size": 4})
+SMALL = dict(
+    input_size=[64, 64],
+    hidden_dim=32,
+    num_heads=2,
+    ffn_dim=32,
+    mask_decoder_ffn_dim=32,
+    compressor_layers=1,
+    history_decoder_layers=1,
+    num_ids=4,
+    num_det_queries=3,
+    backbone_args={"channels": [8, 8, 16, 16], "blocks": [1, 1, 1, 1]},
+    ssm_args={"d_state": 4, "d_conv": 4, "expand": 1, "chunk_size": 4},
+)
 
 
 def test_named_configs_read_history_first():
@@ -23,7 +33,7 @@ def test_named_configs_read_history_first():
 
 def test_too_few_layers_to_read_history_are_rejected():
     with pytest.raises(ValueError, match="never reads the history"):
-        ModelConfig(mask_decoder_layers=2)                        # legacy order: G_t in layer 2
+        ModelConfig(mask_decoder_layers=2)  # legacy order: G_t in layer 2
     ModelConfig(mask_decoder_layers=3)
     ModelConfig(mask_decoder_layers=1, mask_decoder_history_first=True)
     with pytest.raises(ValueError, match="never reads the history"):
@@ -46,10 +56,10 @@ def test_id_vectors_drawn_at_unit_scale():
 
 def test_history_attention_seeds_id_rows():
     masks = torch.zeros(1, 2, 8, 8)
-    masks[0, 0, 0:2, 0:2] = 1.0                                   # one cell at 1/8 (4x4)
+    masks[0, 0, 0:2, 0:2] = 1.0  # one cell at 1/8 (4x4)
     attend = MaskDecoder.history_attention(masks, (4, 4)).view(1, 2, 4, 4)
-    assert attend[0, 0, :2, :2].all() and not attend[0, 0, 2:, :].any()   # dilated by one cell
-    assert attend[0, 1].all()                                      # empty history: everywhere
+    assert attend[0, 0, :2, :2].all() and not attend[0, 0, 2:, :].any()  # dilated by one cell
+    assert attend[0, 1].all()  # empty history: everywhere
 
 
 def test_first_layer_of_id_rows_depends_on_history_mask():
@@ -59,8 +69,10 @@ def test_first_layer_of_id_rows_depends_on_history_mask():
     frame = torch.rand(1, 3, 64, 64)
     state = model.initial_state(1, (64, 64))
     slots, valid = torch.tensor([[0]]), torch.tensor([[True]])
-    a = torch.zeros(1, 1, 16, 16); a[..., :6, :6] = 1
-    b = torch.zeros(1, 1, 16, 16); b[..., 10:, 10:] = 1
+    a = torch.zeros(1, 1, 16, 16)
+    a[..., :6, :6] = 1
+    b = torch.zeros(1, 1, 16, 16)
+    b[..., 10:, 10:] = 1
     with torch.no_grad():
         oa, _ = model.step(frame, state, slots, a, valid, all_layers=True)
         ob, _ = model.step(frame, state, slots, b, valid, all_layers=True)
@@ -74,9 +86,11 @@ def test_old_checkpoint_without_new_keys_loads_with_legacy_order(tmp_path):
     model = AUSM(cfg)
     path = save_checkpoint(model, tmp_path / "old.safetensors")
     # rewrite the metadata as an old checkpoint had it: neither key present
+    import json
+
     from safetensors import safe_open
     from safetensors.torch import save_file
-    import json
+
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}

@@ -1,4 +1,5 @@
 """The streaming step is a pure-tensor function: it exports to ONNX and onnxruntime agrees."""
+
 import warnings
 
 import numpy as np
@@ -26,21 +27,28 @@ class StepGraph(torch.nn.Module):
 def test_step_exports_to_onnx_and_matches_onnxruntime(tmp_path):
     torch.manual_seed(0)
     model = build_model("tiny", input_size=[64, 96]).eval()
-    graph = StepGraph(model).eval()   # a module in train mode would flip the model on export
+    graph = StepGraph(model).eval()  # a module in train mode would flip the model on export
     S = model.config.num_ids
     g = torch.Generator().manual_seed(1)
     state = model.initial_state(1, (64, 96))
-    with torch.no_grad():   # a non-trivial state: one step in
-        _, state = model.step(torch.rand(1, 3, 64, 96, generator=g), state,
-                              torch.arange(S)[None], torch.zeros(1, S, 16, 24),
-                              torch.zeros(1, S, dtype=torch.bool))
-    args = (torch.rand(1, 3, 64, 96, generator=g), (torch.rand(1, S, 16, 24, generator=g) > 0.7).float(),
-            torch.rand(1, S, generator=g) > 0.5, *state)
+    with torch.no_grad():  # a non-trivial state: one step in
+        _, state = model.step(
+            torch.rand(1, 3, 64, 96, generator=g),
+            state,
+            torch.arange(S)[None],
+            torch.zeros(1, S, 16, 24),
+            torch.zeros(1, S, dtype=torch.bool),
+        )
+    args = (
+        torch.rand(1, 3, 64, 96, generator=g),
+        (torch.rand(1, S, 16, 24, generator=g) > 0.7).float(),
+        torch.rand(1, S, generator=g) > 0.5,
+        *state,
+    )
     names = ["frame", "id_masks", "id_valid"] + model.state_names()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(graph, args, str(tmp_path / "step.onnx"), input_names=names,
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(graph, args, str(tmp_path / "step.onnx"), input_names=names, opset_version=17, dynamo=False)
     sess = ort.InferenceSession(str(tmp_path / "step.onnx"))
     got = sess.run(None, {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)})
     with torch.no_grad():

@@ -1,4 +1,5 @@
 """The two execution paths of AUSM over the same weights: parallel (training) vs streaming."""
+
 import pytest
 import torch
 
@@ -13,8 +14,8 @@ def clip_and_history(model, B=1, T=T, K=4, seed=0):
     frames = torch.rand(B, T, 3, H, W, generator=g)
     slots = torch.randint(0, model.config.num_ids, (B, T, K), generator=g)
     valid = torch.rand(B, T, K, generator=g) > 0.3
-    valid[:, 0] = False                       # nothing tracked before the first frame ...
-    valid[:, 0, 0] = True                     # ... except one prompted object
+    valid[:, 0] = False  # nothing tracked before the first frame ...
+    valid[:, 0, 0] = True  # ... except one prompted object
     masks = (torch.rand(B, T, K, H // 4, W // 4, generator=g) > 0.7).float()
     return frames, History(slots, masks, valid)
 
@@ -24,8 +25,9 @@ def stream(model, frames, hist, state=None):
     state = state or model.initial_state(B, frames.shape[-2:])
     outs = []
     for t in range(T):
-        o, state = model.step(frames[:, t], state, hist.id_slots[:, t], hist.id_masks[:, t],
-                              hist.id_valid[:, t], all_layers=True)
+        o, state = model.step(
+            frames[:, t], state, hist.id_slots[:, t], hist.id_masks[:, t], hist.id_valid[:, t], all_layers=True
+        )
         outs.append(o)
     return outs, state
 
@@ -34,8 +36,11 @@ def max_diff(par, outs):
     worst = 0.0
     for t, per_layer in enumerate(outs):
         for l, o in enumerate(per_layer):
-            worst = max(worst, (o["mask_logits"] - par["mask_logits"][l, :, t]).abs().max().item(),
-                        (o["objectness_logits"] - par["objectness_logits"][l, :, t]).abs().max().item())
+            worst = max(
+                worst,
+                (o["mask_logits"] - par["mask_logits"][l, :, t]).abs().max().item(),
+                (o["objectness_logits"] - par["objectness_logits"][l, :, t]).abs().max().item(),
+            )
             for k, v in o["class_logits"].items():
                 worst = max(worst, (v - par["class_logits"][k][l, :, t]).abs().max().item())
     return worst
@@ -43,8 +48,11 @@ def max_diff(par, outs):
 
 @pytest.mark.parametrize("ssm", ["mamba1", "mamba2"])
 def test_parallel_and_streaming_agree_on_every_frame(ssm):
-    overrides = {} if ssm == "mamba1" else {
-        "ssm": "mamba2", "ssm_args": {"d_state": 8, "headdim": 32, "expand": 2, "chunk_size": 4}}
+    overrides = (
+        {}
+        if ssm == "mamba1"
+        else {"ssm": "mamba2", "ssm_args": {"d_state": 8, "headdim": 32, "expand": 2, "chunk_size": 4}}
+    )
     torch.manual_seed(0)
     model = build_model("tiny", **overrides).eval()
     frames, hist = clip_and_history(model)
@@ -82,14 +90,16 @@ def test_padded_id_rows_do_not_change_real_outputs():
     hist.id_valid[:] = True
     B, T_, K = hist.id_slots.shape
     junk_masks = torch.rand(B, T_, 3, *hist.id_masks.shape[-2:])
-    pad = History(torch.cat([hist.id_slots, torch.tensor([5, -1, 7]).expand(B, T_, 3)], -1),
-                  torch.cat([hist.id_masks, junk_masks], 2),
-                  torch.cat([hist.id_valid, torch.zeros(B, T_, 3, dtype=torch.bool)], -1))
+    pad = History(
+        torch.cat([hist.id_slots, torch.tensor([5, -1, 7]).expand(B, T_, 3)], -1),
+        torch.cat([hist.id_masks, junk_masks], 2),
+        torch.cat([hist.id_valid, torch.zeros(B, T_, 3, dtype=torch.bool)], -1),
+    )
     with torch.no_grad():
         a = model.forward_clip(frames, hist)
         b = model.forward_clip(frames, pad)
     assert (a["mask_logits"][:, :, :, :K] - b["mask_logits"][:, :, :, :K]).abs().max() <= 1e-5
-    assert (a["mask_logits"][:, :, :, K:] - b["mask_logits"][:, :, :, K + 3:]).abs().max() <= 1e-5
+    assert (a["mask_logits"][:, :, :, K:] - b["mask_logits"][:, :, :, K + 3 :]).abs().max() <= 1e-5
 
 
 def test_training_path_backpropagates_into_every_module():
@@ -97,11 +107,13 @@ def test_training_path_backpropagates_into_every_module():
     model = build_model("tiny", input_size=[64, 96]).train()
     frames, hist = clip_and_history(model, B=2, T=3, seed=5)
     out = model.forward_clip(frames, hist)
-    loss = out["mask_logits"].sigmoid().mean() + out["objectness_logits"].mean() + \
-        sum(v.logsumexp(-1).mean() for v in out["class_logits"].values())
+    loss = (
+        out["mask_logits"].sigmoid().mean()
+        + out["objectness_logits"].mean()
+        + sum(v.logsumexp(-1).mean() for v in out["class_logits"].values())
+    )
     loss.backward()
-    for name in ("backbone", "pixel_decoder", "marker", "compressor", "history_decoder",
-                 "id_buffer", "mask_decoder"):
+    for name in ("backbone", "pixel_decoder", "marker", "compressor", "history_decoder", "id_buffer", "mask_decoder"):
         grads = [p.grad for p in getattr(model, name).parameters() if p.grad is not None]
         assert grads and any(g.abs().sum() > 0 for g in grads), name
     assert model.compressor.layers[0].ssm.A_log.grad.abs().sum() > 0
@@ -109,12 +121,27 @@ def test_training_path_backpropagates_into_every_module():
 
 def test_swin_backbone_model_streams_like_it_trains():
     torch.manual_seed(4)
-    cfg = load_config("swin_t", input_size=[64, 96], hidden_dim=32, num_heads=4, ffn_dim=64,
-                      mask_decoder_ffn_dim=64, compressor_layers=1, history_decoder_layers=1,
-                      mask_decoder_layers=3, num_ids=4, num_det_queries=4, pixel_decoder_layers=1,
-                      backbone_args={"embed_dim": 24, "depths": [1, 1, 2, 1],
-                                     "num_heads": [1, 2, 3, 4], "window_size": 7,
-                                     "drop_path_rate": 0.0})
+    cfg = load_config(
+        "swin_t",
+        input_size=[64, 96],
+        hidden_dim=32,
+        num_heads=4,
+        ffn_dim=64,
+        mask_decoder_ffn_dim=64,
+        compressor_layers=1,
+        history_decoder_layers=1,
+        mask_decoder_layers=3,
+        num_ids=4,
+        num_det_queries=4,
+        pixel_decoder_layers=1,
+        backbone_args={
+            "embed_dim": 24,
+            "depths": [1, 1, 2, 1],
+            "num_heads": [1, 2, 3, 4],
+            "window_size": 7,
+            "drop_path_rate": 0.0,
+        },
+    )
     model = AUSM(cfg).eval()
     frames, hist = clip_and_history(model, T=4, K=2, seed=6)
     with torch.no_grad():
@@ -126,8 +153,14 @@ def test_swin_backbone_model_streams_like_it_trains():
 def test_named_configs_come_from_files():
     tiny, swin_t, swin_b = load_config("tiny"), load_config("swin_t"), load_config("swin_b")
     for c in (swin_t, swin_b):
-        assert (c.hidden_dim, c.compressor_layers, c.history_decoder_layers,
-                c.mask_decoder_layers, c.num_ids, c.num_det_queries) == (256, 6, 6, 9, 100, 100)
+        assert (
+            c.hidden_dim,
+            c.compressor_layers,
+            c.history_decoder_layers,
+            c.mask_decoder_layers,
+            c.num_ids,
+            c.num_det_queries,
+        ) == (256, 6, 6, 9, 100, 100)
     assert swin_b.backbone_args["embed_dim"] == 128 and swin_t.backbone_args["embed_dim"] == 96
     assert tiny.hidden_dim == 64 and tiny.ssm in ("mamba1", "mamba2")
     with pytest.raises(ValueError, match="unknown model config keys"):

@@ -1,19 +1,19 @@
 """Every prompt gets exactly one ack its sender can match: boxes and clicks too, bad or good;
 boxes are clipped to the image; future prompts expire; ids are never reused; frame reasons say
 which frame is expected."""
+
 import collections
 import time
 
-from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Point, PointStamped
-from std_msgs.msg import Header
-from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, Point2D, Pose2D
-
 from ausm_ros.msg import ObjectPrompt, PromptAck
 from ausm_ros.srv import AddObject
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, PointStamped
 from node_harness import RELIABLE, Client
+from std_msgs.msg import Header
 from test_node_prompts import prompt
 from test_node_streams import moving_disc, ns
+from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, Point2D, Pose2D
 
 
 def _header(t, frame_id="cam"):
@@ -39,22 +39,36 @@ def test_every_prompt_gets_one_matchable_ack(ros_env, node):
 
     def one_ack(timeout=15, **match):
         client.wait_for(lambda: acks(**match), timeout, f"ack {match}")
-        time.sleep(0.2)   # a duplicate would arrive right behind it
+        time.sleep(0.2)  # a duplicate would arrive right behind it
         found = acks(**match)
         assert len(found) == 1, found
         return found[0]
 
     try:
         client.wait_for_node()
-        client.wait_for(lambda: boxes.get_subscription_count() > 0 and clicks.get_subscription_count() > 0
-                        and prompts.get_subscription_count() > 0, 30, "prompt subscriptions")
+        client.wait_for(
+            lambda: (
+                boxes.get_subscription_count() > 0
+                and clicks.get_subscription_count() > 0
+                and prompts.get_subscription_count() > 0
+            ),
+            30,
+            "prompt subscriptions",
+        )
         client.send_and_wait("camera", frames[0], ns(1))
 
         # Boxes: one ack each, matched by (source, requested stamp, index); the one crossing
         # the right edge (160 px) is clipped and applied.
-        boxes.publish(Detection2DArray(header=_header(ns(2)), detections=[
-            _det(150.0, 20.0, 40.0, 10.0), _det(20.0, 20.0, 8.0, 8.0, det_id="abc"),
-            _det(20.0, 20.0, float("nan"), 8.0)]))
+        boxes.publish(
+            Detection2DArray(
+                header=_header(ns(2)),
+                detections=[
+                    _det(150.0, 20.0, 40.0, 10.0),
+                    _det(20.0, 20.0, 8.0, 8.0, det_id="abc"),
+                    _det(20.0, 20.0, float("nan"), 8.0),
+                ],
+            )
+        )
         clicks.publish(PointStamped(header=_header(ns(2)), point=Point(x=float("nan"), y=3.0)))
         clicks.publish(PointStamped(header=_header(ns(2), "map"), point=Point(x=1.5, y=-0.3)))
         time.sleep(0.5)
@@ -67,8 +81,9 @@ def test_every_prompt_gets_one_matchable_ack(ros_env, node):
         nan = one_ack(source=PromptAck.SOURCE_BOXES, requested_stamp=stamp, index=2)
         assert nan.status == PromptAck.REJECTED and "NaN" in nan.message, nan
         click_acks = acks(source=PromptAck.SOURCE_CLICK, requested_stamp=stamp)
-        client.wait_for(lambda: len(acks(source=PromptAck.SOURCE_CLICK, requested_stamp=stamp)) == 2, 15,
-                        "two click acks")
+        client.wait_for(
+            lambda: len(acks(source=PromptAck.SOURCE_CLICK, requested_stamp=stamp)) == 2, 15, "two click acks"
+        )
         click_acks = acks(source=PromptAck.SOURCE_CLICK, requested_stamp=stamp)
         assert all(a.status == PromptAck.REJECTED for a in click_acks), click_acks
         reasons = " | ".join(a.message for a in click_acks)
@@ -105,9 +120,17 @@ def test_every_prompt_gets_one_matchable_ack(ros_env, node):
         assert withdrawn.status == PromptAck.REJECTED
 
         with client.lock:
-            keys = collections.Counter((a.source, a.prompt_id, a.requested_stamp.sec, a.requested_stamp.nanosec,
-                                        a.index, a.message if a.source == PromptAck.SOURCE_CLICK else "")
-                                       for a in client.acks)
+            keys = collections.Counter(
+                (
+                    a.source,
+                    a.prompt_id,
+                    a.requested_stamp.sec,
+                    a.requested_stamp.nanosec,
+                    a.index,
+                    a.message if a.source == PromptAck.SOURCE_CLICK else "",
+                )
+                for a in client.acks
+            )
         assert max(keys.values()) == 1, keys
     finally:
         client.close()

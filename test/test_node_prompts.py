@@ -1,25 +1,33 @@
 """Prompts over DDS: acknowledgements say what was applied to which frame; services wait for a frame."""
-import time
 
-from builtin_interfaces.msg import Time
-from std_msgs.msg import Header
-from vision_msgs.msg import BoundingBox2D, Point2D, Pose2D
+import time
 
 from ausm_ros.msg import ObjectPrompt, PromptAck, PromptPoint
 from ausm_ros.srv import AddObject, RemoveObject
+from builtin_interfaces.msg import Time
 from node_harness import RELIABLE, Client
+from std_msgs.msg import Header
 from test_node_streams import moving_disc, ns
+from vision_msgs.msg import BoundingBox2D, Point2D, Pose2D
 
 
 def prompt(prompt_id, stamp, action=ObjectPrompt.ADD, object_id=0, box=None, points=()):
-    msg = ObjectPrompt(header=Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id="cam"),
-                       stream="camera", prompt_id=prompt_id, action=action, object_id=object_id,
-                       points=[PromptPoint(x=x, y=y, positive=True) for x, y in points])
+    msg = ObjectPrompt(
+        header=Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id="cam"),
+        stream="camera",
+        prompt_id=prompt_id,
+        action=action,
+        object_id=object_id,
+        points=[PromptPoint(x=x, y=y, positive=True) for x, y in points],
+    )
     if box is not None:
         x1, y1, x2, y2 = box
         msg.has_box = True
-        msg.box = BoundingBox2D(center=Pose2D(position=Point2D(x=(x1 + x2) / 2, y=(y1 + y2) / 2)),
-                                size_x=float(x2 - x1), size_y=float(y2 - y1))
+        msg.box = BoundingBox2D(
+            center=Pose2D(position=Point2D(x=(x1 + x2) / 2, y=(y1 + y2) / 2)),
+            size_x=float(x2 - x1),
+            size_y=float(y2 - y1),
+        )
     return msg
 
 
@@ -44,7 +52,7 @@ def test_prompt_acknowledgements_and_services(ros_env, checkpoint, node):
 
         # Stamped with frame 2, which is already processed: applied to the next frame, and said so.
         pub.publish(prompt(11, ns(2), object_id=77, box=(20, 30, 60, 70)))
-        time.sleep(0.5)   # let the reliable prompt arrive before the next frame
+        time.sleep(0.5)  # let the reliable prompt arrive before the next frame
         client.send_and_wait("camera", frames[3], ns(4))
         late = ack(11)
         assert late.status == PromptAck.APPLIED_LATE, late
@@ -77,7 +85,7 @@ def test_prompt_acknowledgements_and_services(ros_env, checkpoint, node):
         assert add.wait_for_service(timeout_sec=30) and remove.wait_for_service(timeout_sec=30)
         request = AddObject.Request(prompt=prompt(15, 0, box=(10, 10, 40, 40)))
         future = add.call_async(request)
-        time.sleep(0.5)   # let the reliable prompt arrive before the next frame
+        time.sleep(0.5)  # let the reliable prompt arrive before the next frame
         client.send_and_wait("camera", frames[7], ns(8))
         client.wait_for(future.done, 30, "add_object reply")
         reply = future.result()
@@ -85,7 +93,7 @@ def test_prompt_acknowledgements_and_services(ros_env, checkpoint, node):
         assert ack(15).header.stamp == Time(sec=8)
 
         future = remove.call_async(RemoveObject.Request(stream="camera", object_id=77))
-        time.sleep(0.5)   # let the reliable prompt arrive before the next frame
+        time.sleep(0.5)  # let the reliable prompt arrive before the next frame
         client.send_and_wait("camera", frames[8], ns(9))
         client.wait_for(future.done, 30, "remove_object reply")
         assert future.result().success, future.result().message

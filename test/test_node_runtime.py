@@ -1,17 +1,17 @@
 """The node while running: parameters applied or refused, late frames dropped instead of resets,
 fixed diagnostics keys with windowed levels, loss from stamp gaps, compressed sizes checked first."""
+
 import time
 
 import cv2
 import numpy as np
+from ausm_ros.srv import ResetStream
 from builtin_interfaces.msg import Time
+from node_harness import RELIABLE, Client, rgb_image
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
-
-from ausm_ros.srv import ResetStream
-from node_harness import RELIABLE, Client, rgb_image
 from test_node_streams import assert_same, direct_results, moving_disc, ns
 
 
@@ -38,7 +38,9 @@ def test_model_parameters_apply_at_run_time_or_are_refused(ros_env, node):
     frames = moving_disc(12, seed=8)
     try:
         client.wait_for_node()
-        with_discovery = [len(client.send_and_wait("camera", f, ns(1 + i)).detections) for i, f in enumerate(frames[:3])]
+        with_discovery = [
+            len(client.send_and_wait("camera", f, ns(1 + i)).detections) for i, f in enumerate(frames[:3])
+        ]
         assert sum(with_discovery) > 0, "the test needs a model that discovers something at the defaults"
 
         (result,) = set_parameters(client, service, discovery=False)
@@ -72,9 +74,10 @@ def _compressed_bomb(t):
     ok, jpeg = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))
     data = bytearray(jpeg.tobytes())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = (20000).to_bytes(2, "big") * 2
-    return CompressedImage(header=Header(stamp=Time(sec=t // 10**9, nanosec=t % 10**9), frame_id="cam"),
-                           format="jpeg", data=bytes(data))
+    data[sof + 5 : sof + 9] = (20000).to_bytes(2, "big") * 2
+    return CompressedImage(
+        header=Header(stamp=Time(sec=t // 10**9, nanosec=t % 10**9), frame_id="cam"), format="jpeg", data=bytes(data)
+    )
 
 
 def _peak_rss_mib(pid):
@@ -83,10 +86,15 @@ def _peak_rss_mib(pid):
 
 
 def test_late_frames_glitches_diagnostics_and_compressed_sizes(ros_env, checkpoint, node):
-    proc = node("compressed_image_topics:=['/cam2/image_raw/compressed']", "diagnostics_window_sec:=3.0",
-                "image_qos_reliable:=true", "image_qos_depth:=100")
-    client = Client(ros_env, streams=("camera", "cam2"), image_topics={"camera": "/camera/image_raw"},
-                    reliable_images=True)
+    proc = node(
+        "compressed_image_topics:=['/cam2/image_raw/compressed']",
+        "diagnostics_window_sec:=3.0",
+        "image_qos_reliable:=true",
+        "image_qos_depth:=100",
+    )
+    client = Client(
+        ros_env, streams=("camera", "cam2"), image_topics={"camera": "/camera/image_raw"}, reliable_images=True
+    )
     compressed = client.node.create_publisher(CompressedImage, "/cam2/image_raw/compressed", RELIABLE)
     frames = moving_disc(40, seed=9)
     try:
@@ -105,7 +113,8 @@ def test_late_frames_glitches_diagnostics_and_compressed_sizes(ros_env, checkpoi
         client.send_and_wait("camera", frames[9], ns(119.5))
         client.send_and_wait("camera", frames[10], ns(220))
         _, _, values = client.wait_for_diagnostics(
-            lambda level, message, values: int(values["frames_processed"]) >= 10, 10, "diagnostics of the frames")
+            lambda level, message, values: int(values["frames_processed"]) >= 10, 10, "diagnostics of the frames"
+        )
         assert int(values["late_frames"]) == 1, values
         assert int(values["resets"]) == 1 and int(values["resets: time jump"]) == 1, values
         assert int(values["lost_before_node (stamp gaps)"]) == 2, values
@@ -121,7 +130,8 @@ def test_late_frames_glitches_diagnostics_and_compressed_sizes(ros_env, checkpoi
         other.encoding = "yuv422"
         client.image_pubs["camera"].publish(other)
         level, message, values = client.wait_for_diagnostics(
-            lambda level, message, values: int(values["invalid_inputs"]) >= 41, 10, "41 invalid inputs")
+            lambda level, message, values: int(values["invalid_inputs"]) >= 41, 10, "41 invalid inputs"
+        )
         assert set(values) == keys_before, set(values) ^ keys_before
         assert int(values["invalid: bad image layout"]) == 40 and "yuv422" in values["last_invalid"], values
         assert level == 1 and "invalid inputs" in message
@@ -131,7 +141,8 @@ def test_late_frames_glitches_diagnostics_and_compressed_sizes(ros_env, checkpoi
         # A 20000x20000 JPEG is refused from its header, before any decoding.
         compressed.publish(_compressed_bomb(ns(1)))
         _, _, cam2 = client.wait_for_diagnostics(
-            lambda level, message, values: int(values["invalid: bad image size"]) >= 1, 10, "bomb refused", "cam2")
+            lambda level, message, values: int(values["invalid: bad image size"]) >= 1, 10, "bomb refused", "cam2"
+        )
         assert "20000x20000" in cam2["last_invalid"], cam2
         assert _peak_rss_mib(proc.pid) < 1500, f"node peak RSS {_peak_rss_mib(proc.pid):.0f} MiB"
 

@@ -1,5 +1,6 @@
 """The node as started by users: plain-string topics, a GPU request without a GPU, one-line
 configuration errors with a non-zero exit, one inference thread by default, the input fit logged."""
+
 import subprocess
 import sys
 
@@ -22,23 +23,34 @@ def test_plain_string_topic_cuda_fallback_and_thread_default(ros_env, node):
         client.close()
     log = proc.log_path.read_text()
     import torch
+
     if not torch.cuda.is_available():
         assert "falling back to 'cpu'" in log, log
     assert "model input" in log and "camera image" in log, log
 
 
 def _run_node(ros_env, checkpoint, *params):
-    args = [sys.executable, "-m", "ausm_ros.perception_main", "--ros-args", "-p", f"checkpoint:={checkpoint}",
-            "-p", "backend:=torch"]
+    args = [
+        sys.executable,
+        "-m",
+        "ausm_ros.perception_main",
+        "--ros-args",
+        "-p",
+        f"checkpoint:={checkpoint}",
+        "-p",
+        "backend:=torch",
+    ]
     for p in params:
         args += ["-p", p]
     return subprocess.run(args, env=ros_env, capture_output=True, text=True, timeout=120)
 
 
 def test_configuration_errors_are_one_line_and_a_nonzero_exit(ros_env, checkpoint):
-    for params, words in ((("foreground_threshold:=2.0",), "foreground_threshold"),
-                          (("checkpoint:=/nonexistent/model.safetensors",), "does not exist"),
-                          (("stream_names:=['a', 'b']",), "stream_names")):
+    for params, words in (
+        (("foreground_threshold:=2.0",), "foreground_threshold"),
+        (("checkpoint:=/nonexistent/model.safetensors",), "does not exist"),
+        (("stream_names:=['a', 'b']",), "stream_names"),
+    ):
         done = _run_node(ros_env, checkpoint, *params)
         output = done.stdout + done.stderr
         assert done.returncode not in (0, None), output

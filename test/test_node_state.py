@@ -1,5 +1,6 @@
 """Tracks survive node restarts: save_state / load_state services, a snapshot on shutdown and a
 restore on start, and track ids that never repeat ones used before the restart."""
+
 import time
 
 from ausm_ros.msg import ObjectPrompt, PromptAck
@@ -24,10 +25,11 @@ class Session:
     def prompt(self, msg, frame, t):
         """Publish a prompt, let a frame take it, return its ack."""
         self.prompts.publish(msg)
-        time.sleep(0.5)   # the reliable prompt arrives before the frame
+        time.sleep(0.5)  # the reliable prompt arrives before the frame
         self.frame(frame, t)
-        self.client.wait_for(lambda: any(a.prompt_id == msg.prompt_id for a in self.client.acks), 15,
-                             f"ack of {msg.prompt_id}")
+        self.client.wait_for(
+            lambda: any(a.prompt_id == msg.prompt_id for a in self.client.acks), 15, f"ack of {msg.prompt_id}"
+        )
         with self.client.lock:
             return next(a for a in self.client.acks if a.prompt_id == msg.prompt_id)
 
@@ -53,7 +55,7 @@ def test_tracks_and_ids_survive_restarts(ros_env, node, tmp_path):
         assert b.status == PromptAck.APPLIED and b.object_id > a.object_id
     finally:
         s.client.close()
-    stop_node(first)   # SIGTERM: the shutdown snapshot goes to state_dir
+    stop_node(first)  # SIGTERM: the shutdown snapshot goes to state_dir
     assert (state_dir / "camera.safetensors").is_file(), first.log_path.read_text()
 
     # Restore the older snapshot (A only) by service: A continues, and new ids still skip B.
@@ -63,8 +65,10 @@ def test_tracks_and_ids_survive_restarts(ros_env, node, tmp_path):
         loaded = s.call(LoadState, "/load_state", LoadState.Request(directory=str(manual)))
         assert loaded.success and loaded.files == [str(manual / "camera.safetensors")], loaded
         s.frame(frames[3], 4)
-        assert s.prompt(prompt(43, 0, action=ObjectPrompt.REFINE, object_id=a.object_id, box=box),
-                        frames[4], 5).status == PromptAck.APPLIED
+        assert (
+            s.prompt(prompt(43, 0, action=ObjectPrompt.REFINE, object_id=a.object_id, box=box), frames[4], 5).status
+            == PromptAck.APPLIED
+        )
         missing = s.prompt(prompt(44, 0, action=ObjectPrompt.REFINE, object_id=b.object_id, box=box), frames[5], 6)
         assert missing.status == PromptAck.REJECTED
         c = s.prompt(prompt(45, 0, box=(90, 60, 130, 100)), frames[6], 7)
@@ -80,8 +84,10 @@ def test_tracks_and_ids_survive_restarts(ros_env, node, tmp_path):
     s = Session(ros_env)
     try:
         s.frame(frames[7], 8)
-        assert s.prompt(prompt(46, 0, action=ObjectPrompt.REFINE, object_id=b.object_id, box=box),
-                        frames[8], 9).status == PromptAck.APPLIED
+        assert (
+            s.prompt(prompt(46, 0, action=ObjectPrompt.REFINE, object_id=b.object_id, box=box), frames[8], 9).status
+            == PromptAck.APPLIED
+        )
         d = s.prompt(prompt(47, 0, box=(90, 60, 130, 100)), frames[9], 10)
         assert d.status == PromptAck.APPLIED and d.object_id > c.object_id, (d, c)
     finally:

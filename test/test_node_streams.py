@@ -1,12 +1,13 @@
 """The node over real DDS in its own process: stamps, per-camera state, resets, equality with StreamSession."""
+
 import numpy as np
 import torch
+from ausm_ros.srv import ResetStream
 from builtin_interfaces.msg import Time
+from node_harness import Client
 
 from ausm.checkpoint import load_checkpoint
 from ausm.session import SessionSettings, StreamSession
-from ausm_ros.srv import ResetStream
-from node_harness import Client
 
 SETTINGS = SessionSettings(discovery=True, score_threshold=0.5, top_k=10, max_absent_frames=30)
 
@@ -15,12 +16,12 @@ def moving_disc(n, seed, hw=(120, 160)):
     """Frames of a bright disc sliding over a fixed noisy background."""
     rng = np.random.default_rng(seed)
     background = rng.integers(0, 120, (*hw, 3), dtype=np.uint8)
-    yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
+    yy, xx = np.mgrid[0 : hw[0], 0 : hw[1]]
     frames = []
     for t in range(n):
         frame = background.copy()
         cx, cy = 30 + 8 * t, 40 + 3 * t
-        frame[(xx - cx) ** 2 + (yy - cy) ** 2 < 15 ** 2] = (240, 200, 40)
+        frame[(xx - cx) ** 2 + (yy - cy) ** 2 < 15**2] = (240, 200, 40)
         frames.append(frame)
     return frames
 
@@ -37,7 +38,7 @@ def decode_masks(msg):
     for det, inst in zip(msg.detections, msg.masks):
         full = np.zeros((msg.image_height, msg.image_width), dtype=bool)
         crop = np.frombuffer(bytes(inst.mask.data), np.uint8).reshape(inst.mask.height, inst.mask.width) > 0
-        full[inst.y_offset:inst.y_offset + crop.shape[0], inst.x_offset:inst.x_offset + crop.shape[1]] = crop
+        full[inst.y_offset : inst.y_offset + crop.shape[0], inst.x_offset : inst.x_offset + crop.shape[1]] = crop
         assert det.id == str(inst.track_id)
         out[inst.track_id] = full
     return out
@@ -65,8 +66,9 @@ def test_outputs_carry_input_headers_and_equal_the_session(ros_env, checkpoint, 
     try:
         client.wait_for_node()
         frames = moving_disc(6, seed=1)
-        msgs = [client.send_and_wait("camera", f, ns(100 + 0.1 * i), frame_id="cam_optical")
-                for i, f in enumerate(frames)]
+        msgs = [
+            client.send_and_wait("camera", f, ns(100 + 0.1 * i), frame_id="cam_optical") for i, f in enumerate(frames)
+        ]
         for i, msg in enumerate(msgs):
             assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == divmod(ns(100 + 0.1 * i), 10**9)
             assert msg.header.frame_id == "cam_optical"
@@ -87,7 +89,7 @@ def test_two_cameras_keep_separate_states(ros_env, checkpoint, node):
         client.wait_for_node("right")
         left, right = moving_disc(5, seed=2), moving_disc(5, seed=3)
         got = {"left": [], "right": []}
-        for i in range(5):   # interleaved: a shared state would mix the two videos
+        for i in range(5):  # interleaved: a shared state would mix the two videos
             got["left"].append(client.send_and_wait("left", left[i], ns(10 + i)))
             got["right"].append(client.send_and_wait("right", right[i], ns(10 + i)))
         assert_same(got["left"], direct_results(checkpoint, left))
@@ -102,10 +104,10 @@ def test_time_jump_and_reset_service_restart_the_stream(ros_env, checkpoint, nod
     try:
         client.wait_for_node()
         frames = moving_disc(4, seed=4)
-        fresh = direct_results(checkpoint, frames[3:])   # frame 3 seen by a new stream
+        fresh = direct_results(checkpoint, frames[3:])  # frame 3 seen by a new stream
         for i in range(3):
             client.send_and_wait("camera", frames[i], ns(50 + i))
-        jumped = client.send_and_wait("camera", frames[3], ns(49))   # the bag looped
+        jumped = client.send_and_wait("camera", frames[3], ns(49))  # the bag looped
         assert_same([jumped], fresh)
 
         for i in range(3):

@@ -1,18 +1,18 @@
 """With the shipped checkpoint, a prompt mid-stream starts a track with the requested id that follows its object."""
+
 import time
 
 import numpy as np
 import pytest
-
+from ausm_ros.msg import ObjectPrompt, PromptAck
+from node_harness import RELIABLE, Client, start_node, stop_node
 from std_msgs.msg import Header
+from test_node_prompts import prompt
+from test_node_streams import decode_masks, ns
 
 from ausm_ros.image_conversion import mono8_to_image
 from ausm_ros.model_loading import resolve_checkpoint
-from ausm_ros.msg import ObjectPrompt, PromptAck
 from ausm_train.synthetic import SyntheticConfig, generate_video
-from node_harness import RELIABLE, Client, start_node, stop_node
-from test_node_streams import decode_masks, ns
-from test_node_prompts import prompt
 
 
 def iou(a, b):
@@ -22,8 +22,12 @@ def iou(a, b):
 
 @pytest.fixture
 def demo_node(ros_env, tmp_path):
-    proc = start_node(ros_env, resolve_checkpoint(""), ["discovery:=false", "release_after_frames:=1000"],
-                      log_path=tmp_path / "node.log")
+    proc = start_node(
+        ros_env,
+        resolve_checkpoint(""),
+        ["discovery:=false", "release_after_frames:=1000"],
+        log_path=tmp_path / "node.log",
+    )
     yield
     stop_node(proc)
 
@@ -31,8 +35,9 @@ def demo_node(ros_env, tmp_path):
 def test_prompt_mid_stream_follows_the_object(ros_env, demo_node):
     # A held-out video (training uses seed 0) at the model's own 4:3 input size; its largest
     # object, prompted at frame 4.
-    clip = generate_video(SyntheticConfig(height=96, width=128, num_frames=16, min_objects=2, max_objects=3),
-                          seed=4242, index=0)
+    clip = generate_video(
+        SyntheticConfig(height=96, width=128, num_frames=16, min_objects=2, max_objects=3), seed=4242, index=0
+    )
     start = 4
     areas = clip.masks[:, start].reshape(len(clip.masks), -1).sum(1)
     target = int(np.argmax(areas))
@@ -52,7 +57,7 @@ def test_prompt_mid_stream_follows_the_object(ros_env, demo_node):
         for t in range(start, len(clip.frames)):
             out = client.send_and_wait("camera", clip.frames[t], ns(1 + t))
             gt = clip.masks[target, t]
-            if gt.sum() > 30:   # score only frames where the object is really visible
+            if gt.sum() > 30:  # score only frames where the object is really visible
                 ious.append(iou(decode_masks(out).get(4242, np.zeros_like(gt)), gt))
         with client.lock:
             ack = next(a for a in client.acks if a.prompt_id == 21)

@@ -1,5 +1,6 @@
 """Camera-sized images over the default best-effort QoS: with the shipped Fast DDS profile they
 arrive; without it the loss before the node is reported and diagnostics warn."""
+
 import os
 import subprocess
 import sys
@@ -11,12 +12,26 @@ PROFILE = os.path.join(os.path.dirname(HERE), "config", "fastdds_large_data.xml"
 
 
 def camera(ros_env, topic, width, height, frames, rate, profile):
-    env = {k: v for k, v in ros_env.items() if k not in ("FASTDDS_DEFAULT_PROFILES_FILE",
-                                                         "FASTRTPS_DEFAULT_PROFILES_FILE")}
+    env = {
+        k: v for k, v in ros_env.items() if k not in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+    }
     if profile:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = PROFILE
-    done = subprocess.run([sys.executable, os.path.join(HERE, "camera_publisher.py"), topic, str(width), str(height),
-                           str(frames), str(rate)], env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(HERE, "camera_publisher.py"),
+            topic,
+            str(width),
+            str(height),
+            str(frames),
+            str(rate),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0 and f"sent {frames}" in done.stdout, done.stdout + done.stderr
 
 
@@ -31,8 +46,11 @@ def test_vga_and_hd_arrive_over_best_effort_with_the_shipped_profile(ros_env, no
         for stream, (w, h), hz in (("vga", (640, 480), 15.0), ("hd", (1280, 720), 5.0)):
             camera(ros_env, f"/{stream}/image_raw", w, h, 60, hz, profile=True)
             _, _, values = client.wait_for_diagnostics(
-                lambda level, message, values: int(values["frames_received"]) >= 60, 10,
-                f"{stream}: all 60 frames received", stream)
+                lambda level, message, values: int(values["frames_received"]) >= 60,
+                10,
+                f"{stream}: all 60 frames received",
+                stream,
+            )
             assert int(values["frames_received"]) == 60 and int(values["lost_before_node"]) == 0, values
     finally:
         client.close()
@@ -46,8 +64,10 @@ def test_loss_before_the_node_is_reported_and_warned(ros_env, node):
         client.wait_for_node()
         camera(ros_env, "/camera/image_raw", 640, 480, 60, 30.0, profile=False)
         level, message, values = client.wait_for_diagnostics(
-            lambda level, message, values: int(values["lost_before_node"]) > 0 and "expected" in message, 10,
-            "loss and the rate collapse reported")
+            lambda level, message, values: int(values["lost_before_node"]) > 0 and "expected" in message,
+            10,
+            "loss and the rate collapse reported",
+        )
         assert level == 1 and "lost before the node" in message, (level, message, values)
         assert int(values["frames_received"]) + int(values["lost_before_node"]) <= 60, values
         assert "middleware" in values["loss_detection"], values

@@ -1,5 +1,6 @@
 """Real imagery: the held-out split stays held out, composites are reproducible and
 well formed, the VGG16 port computes HED's edges, and distillation resumes exactly."""
+
 import json
 
 import numpy as np
@@ -24,7 +25,7 @@ def test_validation_images_never_appear_in_training():
     train = {_source_of(i.name) for i in real_images("train")}
     val = {_source_of(i.name) for i in real_images("val")}
     assert train and val and not train & val
-    assert "bikes" in val   # the real footage of the README's tracking strip is never trained on
+    assert "bikes" in val  # the real footage of the README's tracking strip is never trained on
     assert {_source_of(c.source) for c in cutout_bank("val")} <= val
     assert {_source_of(c.source) for c in cutout_bank("train")} <= train
 
@@ -41,7 +42,7 @@ def test_composites_are_reproducible_and_well_formed():
         assert clip.masks.shape[1:] == (10, 96, 128)
         assert (clip.masks.sum(0) <= 1).all(), "one label per pixel"
         assert (clip.category_ids == -1).all()
-        present = clip.masks.any(axis=(2, 3))                       # [N, T]
+        present = clip.masks.any(axis=(2, 3))  # [N, T]
         assert present.any(axis=1).all()
         entered += int((~present[:, 0] & present[:, -1]).sum())
         left += int((present[:, 0] & ~present[:, -1]).sum())
@@ -54,15 +55,15 @@ def test_hed_port_finds_the_edges_of_a_square():
     image[..., 32:64, 32:64] = 1.0
     with torch.no_grad():
         edges = model.edges(image)[0, 0]
-    assert edges[32, 40:56].mean() > 0.5          # on the square's top edge
-    assert edges[44:52, 44:52].mean() < 0.1       # inside it
-    assert edges[5:15, 5:15].mean() < 0.1         # far from it
+    assert edges[32, 40:56].mean() > 0.5  # on the square's top edge
+    assert edges[44:52, 44:52].mean() < 0.1  # inside it
+    assert edges[5:15, 5:15].mean() < 0.1  # far from it
 
 
 def test_distillation_resumes_exactly_and_its_backbone_loads(tmp_path):
     kw = dict(steps=4, batch=2, size_hw=(32, 32), lr=1e-3, seed=0, ckpt_every=2, model_config="tiny")
     straight = distill.run(tmp_path / "a", resume=False, **kw)
-    distill.run(tmp_path / "b", resume=False, stop_after=2, **kw)       # interrupted
+    distill.run(tmp_path / "b", resume=False, stop_after=2, **kw)  # interrupted
     assert torch.load(tmp_path / "b" / "state.pt", weights_only=True)["step"] == 2
     resumed = distill.run(tmp_path / "b", resume=True, **kw)
     a, b = load_file(straight), load_file(resumed)
@@ -81,8 +82,12 @@ def test_resume_with_another_schedule_is_refused(tmp_path):
 
 
 def test_training_config_builds_the_composite_source():
-    src = build_source({"kind": "real_composite", "args": {"num_videos": 5, "seed": 1,
-                                                           "config": {"num_frames": 4, "area": [0.05, 0.1]}}})
+    src = build_source(
+        {
+            "kind": "real_composite",
+            "args": {"num_videos": 5, "seed": 1, "config": {"num_frames": 4, "area": [0.05, 0.1]}},
+        }
+    )
     clip = src.load(2, frames=[1, 3])
     assert clip.frames.shape[0] == 2 and src.class_names == []
 
@@ -91,14 +96,16 @@ def test_loss_curves_are_drawn_from_the_logs(tmp_path):
     import cv2
 
     from ausm_train.plots import plot
+
     run = tmp_path / "run"
     run.mkdir()
-    rows = ["step,loss,objectness,class,mask,dice"] + [f"{s},{30 / s},{1 / s},{2 / s},{0.5},{0.4}"
-                                                      for s in range(10, 310, 10)]
+    rows = ["step,loss,objectness,class,mask,dice"] + [
+        f"{s},{30 / s},{1 / s},{2 / s},{0.5},{0.4}" for s in range(10, 310, 10)
+    ]
     (run / "train_log.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "distill").mkdir()
     (tmp_path / "distill" / "loss.json").write_text(json.dumps([4.0 - i / 100 for i in range(200)]))
     out = plot(run, tmp_path / "distill", tmp_path / "curves.png")
     image = cv2.imread(str(out))
     assert image is not None and image.shape[1] > image.shape[0] > 200
-    assert image.std() > 10   # something was drawn
+    assert image.std() > 10  # something was drawn

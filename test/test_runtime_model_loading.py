@@ -1,6 +1,7 @@
 """The node's backend selection: onnxruntime and tensorrt are selectable, unavailable ones
 fall back to torch with a warning, and an onnxruntime handle serves streams whose results
 equal the torch handle's."""
+
 import importlib.util
 
 import numpy as np
@@ -39,16 +40,15 @@ def test_tensorrt_falls_back_to_torch_with_a_warning(checkpoint):
     assert resolve_backend("tensorrt", warnings.append) == "torch"
     assert len(warnings) == 1 and "tensorrt" in warnings[0] and "falling back to 'torch'" in warnings[0]
     assert resolve_backend("auto", warnings.append, "cpu") == "onnxruntime" and len(warnings) == 1
-    assert resolve_backend("auto", warnings.append, "cuda") == "torch"   # a GPU without TensorRT
-    with pytest.raises(TensorRTUnavailable):   # asked directly, the handle says why
+    assert resolve_backend("auto", warnings.append, "cuda") == "torch"  # a GPU without TensorRT
+    with pytest.raises(TensorRTUnavailable):  # asked directly, the handle says why
         ModelHandle(str(checkpoint), "cpu", backend="tensorrt")
 
 
 def test_onnxruntime_handle_matches_torch_handle(checkpoint, tmp_path):
     settings = SessionSettings(discovery=True)
     ref = ModelHandle(str(checkpoint), "cpu")
-    handle = ModelHandle(str(checkpoint), "cpu", backend="onnxruntime", cache_dir=str(tmp_path),
-                         num_threads=2)
+    handle = ModelHandle(str(checkpoint), "cpu", backend="onnxruntime", cache_dir=str(tmp_path), num_threads=2)
     exported = list((tmp_path / "onnx").glob("*.onnx"))
     assert len(exported) == 1 and handle.backend == "onnxruntime"
     a, b, c = ref.new_session(settings), handle.new_session(settings), handle.new_session(settings)
@@ -57,7 +57,7 @@ def test_onnxruntime_handle_matches_torch_handle(checkpoint, tmp_path):
         ra, rb = a.step(f), b.step(f)
         assert np.array_equal(ra.track_ids, rb.track_ids)
         assert all((x == y).mean() > 0.99 for x, y in zip(ra.masks, rb.masks))
-    assert c.frame_index == 0          # streams are independent
+    assert c.frame_index == 0  # streams are independent
     # a second start reuses the exported file instead of exporting again
     mtime = exported[0].stat().st_mtime_ns
     ModelHandle(str(checkpoint), "cpu", backend="onnxruntime", cache_dir=str(tmp_path))

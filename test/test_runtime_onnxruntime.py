@@ -2,6 +2,7 @@
 the PyTorch session over a stream with prompts (box, points, refine, remove) and
 discoveries. CI runs a short stream at a small input; the 100-frame acceptance run at
 the tiny config's own size is ``python bench/backends.py`` (or AUSM_SLOW_TESTS=1 here)."""
+
 import functools
 
 import numpy as np
@@ -15,7 +16,7 @@ from ausm.runtimes.parity import compare_sessions, moving_shapes
 from ausm.session import SessionSettings
 
 HW = (64, 96)
-FRAME_HW = (60, 90)     # not the model size: the session resizes, as for a real camera
+FRAME_HW = (60, 90)  # not the model size: the session resizes, as for a real camera
 
 
 def make_model(**overrides):
@@ -42,10 +43,9 @@ def test_session_matches_torch_session(model_and_runner):
     # random weights give faint, overlapping detections at this size: looser discovery
     # settings let several of them start tracks, so discovery is really exercised
     settings = SessionSettings(new_object_max_overlap=0.95, mask_threshold=-0.3)
-    rep = compare_sessions(model, TorchStepRunner(model), runner, num_frames=24, frame_hw=FRAME_HW,
-                           settings=settings)
+    rep = compare_sessions(model, TorchStepRunner(model), runner, num_frames=24, frame_hw=FRAME_HW, settings=settings)
     check_parity(rep)
-    assert rep.new_tracks - 2 >= 3      # discoveries beyond the two prompted objects
+    assert rep.new_tracks - 2 >= 3  # discoveries beyond the two prompted objects
     # at this size no logit lands within float error of a threshold, so even closed loop
     # the two states stay together (see ausm/runtimes/parity.py for when they may not)
     assert rep.worst_state_diff <= 1e-3, rep.summary()
@@ -87,8 +87,8 @@ def test_size_chosen_by_the_first_frame_is_exported_once(tmp_path):
 
 def test_frame_size_other_than_the_export_is_refused(model_and_runner):
     model, runner = model_and_runner
-    other = make_model(input_size=[96, 128])   # same weights, another grid
+    other = make_model(input_size=[96, 128])  # same weights, another grid
     s = stream_session(other, runner)
     with pytest.raises(ValueError, match="exported for 64x96"):
         s.step(moving_shapes(0, (96, 128)))
-    assert s.frame_index == 0   # the session is unchanged by the failed frame
+    assert s.frame_index == 0  # the session is unchanged by the failed frame

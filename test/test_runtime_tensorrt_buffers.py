@@ -6,6 +6,7 @@ TensorRT is replaced by a fake execution context that works at the level TensorR
 it reads inputs from, and writes outputs to, the raw addresses the runner binds (here
 CPU memory), computing the frame with AUSM.step. A wrongly bound buffer shows up as
 wrong results."""
+
 import ctypes
 
 import numpy as np
@@ -65,10 +66,14 @@ class FakeEngine:
         self.spec = StepSpec(HW, model.state_names(), list(model.config.num_classes), model.config.to_dict())
         K, Q = model.config.num_ids, model.config.num_ids + model.config.num_det_queries
         mh, mw = model.mask_size(HW)
-        self.io = {"image": ((1, 3, *HW), torch.float32, True), "id_slots": ((1, K), torch.int64, True),
-                   "id_masks": ((1, K, mh, mw), torch.float32, True), "id_valid": ((1, K), torch.bool, True),
-                   "mask_logits": ((1, Q, mh, mw), torch.float32, False),
-                   "objectness_logits": ((1, Q), torch.float32, False)}
+        self.io = {
+            "image": ((1, 3, *HW), torch.float32, True),
+            "id_slots": ((1, K), torch.int64, True),
+            "id_masks": ((1, K, mh, mw), torch.float32, True),
+            "id_valid": ((1, K), torch.bool, True),
+            "mask_logits": ((1, Q, mh, mw), torch.float32, False),
+            "objectness_logits": ((1, Q), torch.float32, False),
+        }
         for head, c in model.config.num_classes.items():
             self.io[f"class_logits.{head}"] = ((1, Q, c), torch.float32, False)
         for n, shape in zip(model.state_names(), model.state_shapes(1, HW)):
@@ -118,14 +123,14 @@ def test_restored_state_is_copied_in_once(model, tmp_path):
     for t in range(3):
         a.step(moving_shapes(t, HW))
     a.snapshot(tmp_path / "s.safetensors")
-    runner = TensorRTStepRunner(engine)   # a new stream: its own context and buffers
+    runner = TensorRTStepRunner(engine)  # a new stream: its own context and buffers
     b = stream_session(model, runner)
     b.restore(tmp_path / "s.safetensors")
-    assert buffer_set(runner, b._state) is None          # a foreign state ...
+    assert buffer_set(runner, b._state) is None  # a foreign state ...
     for t in range(3, 6):
         ra, rb = a.step(moving_shapes(t, HW)), b.step(moving_shapes(t, HW))
         assert np.array_equal(ra.masks, rb.masks)
-    assert buffer_set(runner, b._state) is not None      # ... now lives in the runner's buffers
+    assert buffer_set(runner, b._state) is not None  # ... now lives in the runner's buffers
     assert all(torch.equal(x, y) for x, y in zip(a._state, b._state))
     assert len(engine.contexts) == 2
 
@@ -142,7 +147,7 @@ def test_failed_frame_leaves_the_session_state_intact(model):
     assert sess.frame_index == 1 and all(torch.equal(x, y) for x, y in zip(before, sess._state))
     ref = StreamSession(model)
     ref.step(moving_shapes(0, HW))
-    ra, rb = ref.step(moving_shapes(1, HW)), sess.step(moving_shapes(1, HW))   # the stream goes on
+    ra, rb = ref.step(moving_shapes(1, HW)), sess.step(moving_shapes(1, HW))  # the stream goes on
     assert np.array_equal(ra.masks, rb.masks)
 
 

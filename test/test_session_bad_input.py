@@ -1,4 +1,5 @@
 """Bad frames and prompts raise ValueError naming the problem; the session stays usable."""
+
 import numpy as np
 import pytest
 import torch
@@ -57,7 +58,7 @@ BAD_PROMPTS = [
     ("2 points but 1 point labels", dict(points=[[5, 5], [6, 6]], point_labels=[1])),
     ("needs a mask, a box or points", dict()),
     ("out of range", dict(box=[0, 0, 5, 5], object_id=0)),
-    ("out of range", dict(box=[0, 0, 5, 5], object_id=2 ** 32)),
+    ("out of range", dict(box=[0, 0, 5, 5], object_id=2**32)),
 ]
 
 

@@ -1,4 +1,5 @@
 """ID lifecycle over very long streams: slots are freed and reused, track ids never repeat."""
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -7,15 +8,15 @@ from ausm import load_config
 from ausm.session import StreamSession
 from ausm.tracks import TrackTable
 
-GRID = 8          # mask grid of the scripted model (input 32x32 -> 1/4 = 8x8)
-CELLS = 16        # 2x2 blocks of the grid, one object per cell
+GRID = 8  # mask grid of the scripted model (input 32x32 -> 1/4 = 8x8)
+CELLS = 16  # 2x2 blocks of the grid, one object per cell
 BORN_EVERY, LIFETIME = 3, 10
 
 
 def cell_mask(c):
     m = torch.zeros(GRID, GRID, dtype=torch.bool)
     r, q = divmod(c % CELLS, 4)
-    m[2 * r:2 * r + 2, 2 * q:2 * q + 2] = True
+    m[2 * r : 2 * r + 2, 2 * q : 2 * q + 2] = True
     return m
 
 
@@ -26,8 +27,7 @@ class ScriptedWorld(nn.Module):
 
     def __init__(self, num_ids=6, num_det=4):
         super().__init__()
-        self.config = load_config("tiny", input_size=[32, 32], num_ids=num_ids,
-                                  num_det_queries=num_det)
+        self.config = load_config("tiny", input_size=[32, 32], num_ids=num_ids, num_det_queries=num_det)
         self.dummy = nn.Parameter(torch.zeros(1))
         self.t = 0
         self.cells = [cell_mask(c) for c in range(CELLS)]
@@ -50,26 +50,29 @@ class ScriptedWorld(nn.Module):
         alive_cells[[b % CELLS for b in alive]] = True
         # which cells each ID row's history mark touches, keeping only living objects
         marked = (id_masks[0] > 0).view(S, 4, 2, 4, 2).any(4).any(2).view(S, CELLS)
-        follows = marked & alive_cells & id_valid[0, :, None]          # [S, CELLS]
+        follows = marked & alive_cells & id_valid[0, :, None]  # [S, CELLS]
         det = torch.zeros(nd, CELLS, dtype=torch.bool)
         for j, b in enumerate(alive[:nd]):
             det[j, b % CELLS] = True
-        rows = torch.cat([follows, det])                                # [Q, CELLS]
+        rows = torch.cat([follows, det])  # [Q, CELLS]
         cells = rows.view(-1, 4, 1, 4, 1).expand(-1, 4, 2, 4, 2).reshape(-1, GRID, GRID)
         logits = torch.where(cells, 5.0, -5.0)
         obj = torch.where(rows.any(1), 5.0, -5.0)
         self.t += 1
-        out = {"mask_logits": logits[None], "objectness_logits": obj[None],
-               "class_logits": {"synthetic": torch.zeros(1, S + nd, 8)}}
+        out = {
+            "mask_logits": logits[None],
+            "objectness_logits": obj[None],
+            "class_logits": {"synthetic": torch.zeros(1, S + nd, 8)},
+        }
         return out, state
 
 
 def test_track_table_100k_frames_of_objects_coming_and_going():
     table = TrackTable(num_slots=5, max_absent_frames=3)
     rng = np.random.default_rng(0)
-    owner = {}          # slot -> remaining life of its object
+    owner = {}  # slot -> remaining life of its object
     last_id, started = 0, 0
-    for frame in range(100_000):
+    for _frame in range(100_000):
         present = np.zeros(5, dtype=bool)
         for slot in list(owner):
             owner[slot] -= 1
@@ -78,7 +81,7 @@ def test_track_table_100k_frames_of_objects_coming_and_going():
             del owner[slot]
         if rng.random() < 0.3 and table.num_free():
             tid = table.new_track_id()
-            assert tid == last_id + 1          # increasing: never repeats
+            assert tid == last_id + 1  # increasing: never repeats
             last_id = tid
             owner[table.allocate(tid)] = int(rng.integers(1, 20))
             started += 1
@@ -90,7 +93,7 @@ def test_session_100k_frames_never_runs_out_of_ids():
     world = ScriptedWorld(num_ids=6)
     session = StreamSession(world, max_absent_frames=2, score_threshold=0.5)
     frame = np.zeros((32, 32, 3), dtype=np.uint8)
-    track_of = {}        # object (birth index) -> track id
+    track_of = {}  # object (birth index) -> track id
     seen_ids = set()
     for t in range(100_000):
         res = session.step(frame)

@@ -1,4 +1,5 @@
 """Prompts, discovery settings and FrameResult of StreamSession (real tiny model, small input)."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,8 +8,8 @@ from ausm import build_model
 from ausm.prompts import Prompt, PromptAction
 from ausm.session import StreamSession
 
-H, W = 64, 96           # frames given to the session
-GRID = (16, 24)         # 1/4 mask grid of the 64x96 model input
+H, W = 64, 96  # frames given to the session
+GRID = (16, 24)  # 1/4 mask grid of the 64x96 model input
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ class Spy:
         def step(frame, state, slots, masks, valid, **kw):
             self.calls.append((masks[0].clone(), valid[0].clone()))
             return self._step(frame, state, slots, masks, valid, **kw)
+
         self.model.step = step
         return self
 
@@ -73,8 +75,8 @@ def test_points_add_and_cut_discs(model):
     with Spy(model) as spy:
         s.step(frame(0))
     m = spy.calls[0][0][s.tracks.slot_of(oid)]
-    assert m[8, 11] == 1.0          # grid cell x 44..48, y 32..36: inside the positive disc
-    assert m[8, 15] == 0.0          # inside the negative disc at x=60
+    assert m[8, 11] == 1.0  # grid cell x 44..48, y 32..36: inside the positive disc
+    assert m[8, 15] == 0.0  # inside the negative disc at x=60
     assert m[0].sum() == 0 and m[:, :6].sum() == 0
     # refine: a negative point on the object cuts a hole into its current mask
     s.refine_object(oid, points=[[44, 32]], point_labels=[0])
@@ -88,7 +90,7 @@ def test_requested_ids_duplicates_unknown_ids_and_remove(model):
     s.step(frame(0))
     assert s.add_object(box=[0, 0, 20, 20], object_id=2) == 2
     assert s.add_object(box=[30, 0, 50, 20]) == 1
-    assert s.add_object(box=[60, 0, 80, 20]) == 3          # 2 is taken: skipped
+    assert s.add_object(box=[60, 0, 80, 20]) == 3  # 2 is taken: skipped
     with pytest.raises(ValueError, match="already tracked"):
         s.add_object(box=[0, 30, 20, 50], object_id=2)
     with pytest.raises(ValueError, match="unknown object id 9"):
@@ -101,7 +103,7 @@ def test_requested_ids_duplicates_unknown_ids_and_remove(model):
     res = s.step(frame(2))
     assert sorted(res.track_ids.tolist()) == [1, 3] and res.released_track_ids.tolist() == [2]
     assert s.tracks.slot_of(2) is None and s.tracks.num_free() == model.config.num_ids - 2
-    assert s.add_object(box=[0, 0, 20, 20]) == 4            # ids never repeat
+    assert s.add_object(box=[0, 0, 20, 20]) == 4  # ids never repeat
 
 
 def test_reset_forgets_the_stream_but_not_the_id_counter(model):
@@ -121,15 +123,16 @@ def test_prompt_before_first_frame_needs_an_image_size(model):
         s.add_object(box=[0, 0, 10, 10])
     mask = np.zeros((H, W), bool)
     mask[10:20, 10:30] = True
-    assert s.add_object(mask=mask) == 1                    # a mask carries its own size
+    assert s.add_object(mask=mask) == 1  # a mask carries its own size
     assert list(s.step(frame(0)).track_ids) == [1]
 
 
 def test_discovery_switch_threshold_and_top_k(model):
     off = StreamSession(model, discovery=False, score_threshold=0.0)
     assert len(off.step(frame(0))) == 0
-    on = StreamSession(model, discovery=True, score_threshold=0.0, top_k=2,
-                       new_object_max_overlap=1.0, mask_threshold=-1e9)
+    on = StreamSession(
+        model, discovery=True, score_threshold=0.0, top_k=2, new_object_max_overlap=1.0, mask_threshold=-1e9
+    )
     res = on.step(frame(0))
     assert res.track_ids.tolist() == [1, 2] and res.is_new.all()
     strict = StreamSession(model, discovery=True, score_threshold=1.0)
@@ -137,18 +140,18 @@ def test_discovery_switch_threshold_and_top_k(model):
 
 
 def test_absent_objects_are_released_and_their_slot_reused(model):
-    s = quiet_session(model, presence_threshold=1.1, max_absent_frames=2)   # never present
+    s = quiet_session(model, presence_threshold=1.1, max_absent_frames=2)  # never present
     oid = s.add_object(box=[0, 0, 20, 20], image_size=(H, W))
     released = []
     for t in range(4):
         with Spy(model) as spy:
             released += s.step(frame(t)).released_track_ids.tolist()
-        if t == 1:    # absent: its mark is cleared although the ID stays allocated
+        if t == 1:  # absent: its mark is cleared although the ID stays allocated
             slot = s.tracks.slot_of(oid)
             assert spy.calls[0][1][slot] and spy.calls[0][0][slot].sum() == 0
     assert released == [oid]
     assert s.tracks.num_free() == model.config.num_ids
-    assert s.tracks.free[-1] == 0           # the freed slot goes to the back of the queue
+    assert s.tracks.free[-1] == 0  # the freed slot goes to the back of the queue
 
 
 def test_frame_result_at_input_size_with_consistent_boxes_and_labels(model):

@@ -1,4 +1,5 @@
 """Snapshot/restore of a stream continues bit-identically; bad snapshots are refused."""
+
 import dataclasses
 
 import numpy as np
@@ -33,13 +34,13 @@ def test_restore_continues_bit_identically(model, tmp_path):
     a = StreamSession(model, score_threshold=0.4, top_k=3, max_absent_frames=1)
     for f in frames(4, 0):
         a.step(f)
-    a.add_object(box=[5, 5, 40, 30], object_id=77)     # pending at snapshot time
+    a.add_object(box=[5, 5, 40, 30], object_id=77)  # pending at snapshot time
     a.snapshot(tmp_path / "s.safetensors")
     later = frames(6, 1)
     expect = [a.step(f) for f in later]
     assert any(len(r) for r in expect) and any(77 in r.track_ids for r in expect)
 
-    b = StreamSession(model)                              # other settings: restored too
+    b = StreamSession(model)  # other settings: restored too
     b.restore(tmp_path / "s.safetensors")
     got = [b.step(f) for f in later]
     for r1, r2 in zip(expect, got):

@@ -19,6 +19,7 @@ def test_defaults_are_the_demo_training_settings():
     assert args.frames == generator["num_frames"]
     # the eval CLI's held-out videos have as many frames
     from ausm_train.cli import build_parser as train_parser
+
     assert train_parser().parse_args(["eval", "--checkpoint", "c"]).frames == args.frames
 
 

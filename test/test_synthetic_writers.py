@@ -26,9 +26,26 @@ def tree_digest(root):
 
 
 def test_cli_writes_both_formats_that_the_loaders_read(tmp_path):
-    assert main(["--out", str(tmp_path / "a"), "--videos", "3", "--frames", "5", "--size", "72x56",
-                 "--seed", "9", "--format", "both"]) == 0
-    objects = {k: v for k, v in training_defaults().items() if k.endswith("_objects")}   # the CLI's defaults
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path / "a"),
+                "--videos",
+                "3",
+                "--frames",
+                "5",
+                "--size",
+                "72x56",
+                "--seed",
+                "9",
+                "--format",
+                "both",
+            ]
+        )
+        == 0
+    )
+    objects = {k: v for k, v in training_defaults().items() if k.endswith("_objects")}  # the CLI's defaults
     cfg = SyntheticConfig(height=56, width=72, num_frames=5, **objects)
     expected = [generate_video(cfg, 9, i) for i in range(3)]
 
@@ -59,16 +76,51 @@ def test_cli_writes_both_formats_that_the_loaders_read(tmp_path):
     assert (tmp_path / "a/davis/ImageSets/2017/train.txt").read_text().split() == [c.video for c in expected]
 
     # Same arguments, same bytes.
-    main(["--out", str(tmp_path / "b"), "--videos", "3", "--frames", "5", "--size", "72x56", "--seed", "9",
-          "--format", "both"])
+    main(
+        [
+            "--out",
+            str(tmp_path / "b"),
+            "--videos",
+            "3",
+            "--frames",
+            "5",
+            "--size",
+            "72x56",
+            "--seed",
+            "9",
+            "--format",
+            "both",
+        ]
+    )
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
 
 
 def test_cli_single_format_split_and_progress(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "ausm_train.synthetic", "--out", str(tmp_path), "--videos", "2", "--frames", "3",
-         "--size", "40x32", "--seed", "1", "--format", "davis", "--split", "val"],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "ausm_train.synthetic",
+            "--out",
+            str(tmp_path),
+            "--videos",
+            "2",
+            "--frames",
+            "3",
+            "--size",
+            "40x32",
+            "--seed",
+            "1",
+            "--format",
+            "davis",
+            "--split",
+            "val",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "synthetic videos" in result.stderr and "2/2" in result.stderr  # tqdm progress bar
     assert not (tmp_path / "ytvis").exists()
@@ -77,6 +129,11 @@ def test_cli_single_format_split_and_progress(tmp_path):
 
 
 def test_cli_rejects_bad_size(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ausm_train.synthetic", "--out", str(tmp_path), "--size", "40"],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "ausm_train.synthetic", "--out", str(tmp_path), "--size", "40"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "WxH" in result.stderr

@@ -1,5 +1,6 @@
 """DDP smoke test: two CPU processes (gloo) under torchrun train together; different
 data on each, identical weights at the end (the gradient all-reduce works)."""
+
 import json
 import os
 import socket
@@ -22,9 +23,22 @@ def test_two_process_gloo_training(tmp_path):
     cfg = write_config(tmp_path / "cfg.yaml", train_config(3))
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-           "-m", "ausm_train", "train", "--config", str(cfg), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "ausm_train",
+        "train",
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())

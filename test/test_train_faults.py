@@ -1,8 +1,10 @@
 """Faults a long run meets: corrupt samples are skipped, logged and counted; a
 non-finite loss skips its step without touching the weights; too many abort."""
+
 import numpy as np
 import pytest
 import torch
+from train_fixtures import train_config
 
 from ausm_train.data import CorruptSample, CorruptSampleError
 from ausm_train.synthetic import SyntheticConfig, SyntheticVideoSource
@@ -10,7 +12,6 @@ from ausm_train.train import data_factory
 from ausm_train.train.config import config_from_dict
 from ausm_train.train.data_factory import EpochItems, ResumableBatches, build_dataset
 from ausm_train.train.trainer import NonFiniteLossError, Trainer
-from train_fixtures import train_config
 
 
 class FlakySource(SyntheticVideoSource):
@@ -53,6 +54,7 @@ def test_corrupt_samples_are_skipped_logged_and_counted(tmp_path, flaky_kind):
 
 def nan_on(steps):
     """Wrap a trainer's criterion so that the loss is NaN on the given steps (1-based)."""
+
     def install(trainer):
         real = trainer.criterion
 
@@ -61,7 +63,9 @@ def nan_on(steps):
             if trainer.step + 1 in steps:
                 loss = loss * float("nan")
             return loss, parts
+
         trainer.criterion = criterion
+
     return install
 
 
@@ -81,8 +85,7 @@ def test_nonfinite_loss_skips_the_step_and_leaves_weights_alone(tmp_path):
         assert torch.equal(v["exp_avg"], moments[k])
     _, _, updated = trainer.train_step(batches)
     assert updated, "training goes on after a skipped step"
-    assert any(not torch.equal(v, before[k]) for k, v in trainer.model.state_dict().items()
-               if v.is_floating_point())
+    assert any(not torch.equal(v, before[k]) for k, v in trainer.model.state_dict().items() if v.is_floating_point())
     assert "non-finite loss" in (tmp_path / "events.log").read_text()
 
 
@@ -92,7 +95,7 @@ def test_too_many_nonfinite_steps_abort_with_a_clear_message(tmp_path):
     with pytest.raises(NonFiniteLossError, match="max_nonfinite=2") as err:
         trainer.train()
     assert "Lower optim.lr" in str(err.value)
-    assert trainer.counters["skipped_nonfinite"] == 3 and trainer.step == 2   # the 3rd step aborted
+    assert trainer.counters["skipped_nonfinite"] == 3 and trainer.step == 2  # the 3rd step aborted
     assert "aborting at step 3" in str(err.value)
 
 

@@ -1,8 +1,10 @@
 """The iterative baseline runs the streaming path frame by frame; on the same
 teacher-forced history it must compute what the parallel pass computes (that is the
 whole premise of parallel training), and its gradients must reach the same weights."""
+
 import numpy as np
 import torch
+from train_fixtures import TEST_MODEL
 
 from ausm import build_model
 from ausm_train.synthetic import SyntheticConfig, generate_video
@@ -10,7 +12,6 @@ from ausm_train.train.config import LossConfig, TeacherForcingConfig
 from ausm_train.train.iterative import forward_iterative
 from ausm_train.train.losses import SetCriterion
 from ausm_train.train.teacher_forcing import teacher_force
-from train_fixtures import TEST_MODEL
 
 
 def batch(T=4, seed=0):
@@ -24,7 +25,7 @@ def batch(T=4, seed=0):
 
 def test_iterative_matches_parallel_forward():
     torch.manual_seed(0)
-    model = build_model("tiny", **TEST_MODEL).eval()   # eval: BatchNorm must not see batch statistics
+    model = build_model("tiny", **TEST_MODEL).eval()  # eval: BatchNorm must not see batch statistics
     frames, history, _ = batch()
     assert history.id_valid.any(), "the check needs tracked objects"
     with torch.no_grad():

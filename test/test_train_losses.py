@@ -1,21 +1,22 @@
 """Loss sanity: a perfect prediction scores lower than a poor one, the terms react to
 what they are about, and one step's gradient reaches every module of the model."""
+
 import numpy as np
 import torch
+from train_fixtures import TEST_MODEL, square_clip
 
 from ausm import build_model
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from ausm_train.train.config import LossConfig, TeacherForcingConfig
 from ausm_train.train.losses import SetCriterion
 from ausm_train.train.teacher_forcing import DISCOVERED, MASK_PROMPT, InstancePlan, build_batch, teacher_force
-from train_fixtures import TEST_MODEL, square_clip
 
 T, H, L, QD = 3, 32, 2, 4
 
 
 def setting():
     a = [(0, 0, 12), (0, 4, 12), (0, 8, 12)]
-    b = [(16, 16, 12), (16, 16, 12), None]          # tracked, gone at the last frame
+    b = [(16, 16, 12), (16, 16, 12), None]  # tracked, gone at the last frame
     clip = square_clip(T=T, H=H, W=H, boxes=[a, b], categories=[3, 1])
     plan = InstancePlan(slot=np.array([0, 1]), switch=np.array([T, 0]), kind=np.array([DISCOVERED, MASK_PROMPT]))
     _, targets = build_batch([clip], [plan], np.random.default_rng(0), TeacherForcingConfig())
@@ -43,8 +44,11 @@ def outputs(clip, quality):
     else:
         logits[..., 2:6, 2:6] = 1.0
         obj[:] = 0.0
-    return {"mask_logits": logits.requires_grad_(), "class_logits": {"synthetic": cls.requires_grad_()},
-            "objectness_logits": obj.requires_grad_()}
+    return {
+        "mask_logits": logits.requires_grad_(),
+        "class_logits": {"synthetic": cls.requires_grad_()},
+        "objectness_logits": obj.requires_grad_(),
+    }
 
 
 def test_perfect_prediction_has_lower_loss_in_every_term():
@@ -65,7 +69,7 @@ def test_absent_tracked_object_must_say_no_object():
     out = outputs(clip, "perfect")
     base, _ = crit(out, targets, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        out["objectness_logits"][:, 0, T - 1, 0] = 6.0    # claims object b at its absent frame
+        out["objectness_logits"][:, 0, T - 1, 0] = 6.0  # claims object b at its absent frame
     worse, parts = crit(out, targets, torch.Generator().manual_seed(0))
     assert worse > base + 1.0
 
@@ -74,7 +78,7 @@ def test_no_object_weight_scales_the_empty_detection_queries():
     clip, targets = setting()
     out = outputs(clip, "perfect")
     with torch.no_grad():
-        out["objectness_logits"][:, 0, :, 3] = 3.0      # an unmatched detection query fires
+        out["objectness_logits"][:, 0, :, 3] = 3.0  # an unmatched detection query fires
     low = SetCriterion(LossConfig(no_object_weight=0.01))(out, targets, torch.Generator().manual_seed(0))[1]
     high = SetCriterion(LossConfig(no_object_weight=1.0))(out, targets, torch.Generator().manual_seed(0))[1]
     assert high["objectness"] > 3 * low["objectness"]
@@ -101,7 +105,7 @@ def test_early_empty_id_rows_are_pushed_to_empty_masks():
     cfg = LossConfig(num_points=256, match_points=256, id_rows_from=1, id_rows_early_empty=True)
     base, _ = SetCriterion(cfg)(out, targets, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        out["mask_logits"][0, 0, :, 0] = 3.0          # ID row fills the map before it may know its object
+        out["mask_logits"][0, 0, :, 0] = 3.0  # ID row fills the map before it may know its object
     worse, _ = SetCriterion(cfg)(out, targets, torch.Generator().manual_seed(0))
     assert worse > base + 1.0
     # without the option, the early ID-row prediction is not supervised at all
@@ -113,6 +117,7 @@ def test_early_empty_id_rows_are_pushed_to_empty_masks():
 
 def test_history_probe_trains_the_history_path():
     from ausm_train.train.history_probe import HistoryProbe
+
     torch.manual_seed(0)
     model = build_model("tiny", **TEST_MODEL).train()
     cfg = SyntheticConfig(height=64, width=64, num_frames=3, min_objects=2, max_objects=3)

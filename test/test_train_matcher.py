@@ -1,17 +1,16 @@
 """Hungarian matching on hand-made cases."""
+
 import numpy as np
 import torch
+from train_fixtures import square_clip
 
 from ausm_train.train.config import TeacherForcingConfig
 from ausm_train.train.matcher import HungarianMatcher, assign, pairwise_bce, pairwise_dice
 from ausm_train.train.teacher_forcing import DISCOVERED, InstancePlan, build_batch
-from train_fixtures import square_clip
 
 
 def test_assign_finds_the_minimum_cost_permutation():
-    cost = np.array([[4.0, 1.0, 3.0],
-                     [2.0, 0.0, 5.0],
-                     [3.0, 2.0, 2.0]])
+    cost = np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
     q, t = assign(cost)
     # greedy would take (1,1)=0 then (0,?)... the optimum is 0->1, 1->0, 2->2 (total 5)
     assert sorted(zip(q.tolist(), t.tolist())) == [(0, 1), (1, 0), (2, 2)]
@@ -28,11 +27,11 @@ def test_assign_more_queries_than_targets_and_empty():
 
 def test_pairwise_costs_prefer_the_matching_mask():
     target = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
-    logits = torch.tensor([[-8.0, -8.0, 8.0, 8.0], [8.0, 8.0, -8.0, -8.0]])   # query 0 ~ target 1
+    logits = torch.tensor([[-8.0, -8.0, 8.0, 8.0], [8.0, 8.0, -8.0, -8.0]])  # query 0 ~ target 1
     bce, dice = pairwise_bce(logits, target), pairwise_dice(logits, target)
     assert bce.shape == dice.shape == (2, 2)
     assert bce[0, 1] < 0.01 and bce[0, 0] > 4
-    assert dice[1, 0] < 0.01 and dice[1, 1] > 0.75   # 1 - 1/5 with the +1 smoothing
+    assert dice[1, 0] < 0.01 and dice[1, 1] > 0.75  # 1 - 1/5 with the +1 smoothing
     # BCE by hand for one pair: mean over points of softplus(-x) on positives, softplus(x) on negatives
     x, y = logits[0], target[0]
     by_hand = torch.nn.functional.binary_cross_entropy_with_logits(x, y)
@@ -64,8 +63,12 @@ def test_matcher_pairs_detection_queries_with_their_objects_per_frame():
     out = {"mask_logits": logits, "class_logits": {"synthetic": cls}, "objectness_logits": obj}
     m = HungarianMatcher(num_points=256)(out, targets, torch.Generator().manual_seed(0))
     got = sorted(zip(m.layer.tolist(), m.frame.tolist(), m.query.tolist(), m.instance.tolist()))
-    want = sorted((layer, t, K + q, i) for layer in range(L)
-                  for t, pairs in enumerate([((2, 0), (0, 1)), ((0, 0), (2, 1))]) for q, i in pairs)
+    want = sorted(
+        (layer, t, K + q, i)
+        for layer in range(L)
+        for t, pairs in enumerate([((2, 0), (0, 1)), ((0, 0), (2, 1))])
+        for q, i in pairs
+    )
     assert got == want
     assert (m.batch == 0).all()
     # the tracked object (instance 2) is never a detection target

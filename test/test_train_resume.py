@@ -1,5 +1,6 @@
 """Stopping a run and resuming it, gracefully or by SIGKILL, continues the very same
 run: the loss curve equals an uninterrupted run's step for step."""
+
 import os
 import signal
 import subprocess
@@ -8,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from train_fixtures import train_config, write_config
 
 from ausm_train.train.checkpointing import load_training_state
 from ausm_train.train.config import config_from_dict
 from ausm_train.train.run_log import read_loss_curve
 from ausm_train.train.trainer import Trainer
-from train_fixtures import train_config, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 10
@@ -56,14 +57,19 @@ def test_checkpoint_holds_everything_needed(tmp_path):
     # the data's class names travel with the checkpoint (for the ROS node's labels)
     from ausm.checkpoint import read_checkpoint_config
     from ausm_train.synthetic import SHAPE_CLASSES
+
     assert read_checkpoint_config(tmp_path / "model.safetensors").class_names == {"synthetic": list(SHAPE_CLASSES)}
 
 
 def run_cli(out, cfg_path, *extra):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "ausm_train", "train", "--config", str(cfg_path),
-                             "--out", str(out), *extra], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ausm_train", "train", "--config", str(cfg_path), "--out", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def test_sigkill_mid_run_then_resume_matches(uninterrupted, tmp_path):
@@ -78,7 +84,7 @@ def test_sigkill_mid_run_then_resume_matches(uninterrupted, tmp_path):
             try:
                 if load_training_state(state)["step"] >= 2:
                     break
-            except Exception:   # caught mid-replace on a slow filesystem: look again
+            except Exception:  # caught mid-replace on a slow filesystem: look again
                 pass
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed: " + proc.stdout.read().decode()[-2000:]

@@ -1,13 +1,21 @@
 """Teacher forcing (paper Alg. 2): detection targets before the switch, tracking after,
 ground truth in the history from the switch frame, exactly as the session would mark it."""
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from train_fixtures import square_clip
 
 from ausm_train.train.config import TeacherForcingConfig
-from ausm_train.train.teacher_forcing import (BOX_PROMPT, DISCOVERED, MASK_PROMPT, InstancePlan, build_batch,
-                                              plan_instances, visible_frames)
-from train_fixtures import square_clip
+from ausm_train.train.teacher_forcing import (
+    BOX_PROMPT,
+    DISCOVERED,
+    MASK_PROMPT,
+    InstancePlan,
+    build_batch,
+    plan_instances,
+    visible_frames,
+)
 
 T = 5
 
@@ -48,10 +56,10 @@ def test_mask_prompt_marks_its_own_frame_and_tracks_through_absence():
     assert targets.track_instance[0, k] == 1
     # prompted at frame 1: not a detection target there (it is tracked), nor before (absent)
     assert not targets.detect[0, :, 1].any()
-    assert torch.equal(history.id_masks[0, 1, k], pooled(clip.masks[1, 1]))     # the prompt frame itself
-    assert torch.equal(history.id_masks[0, 2, k], pooled(clip.masks[1, 1]))     # then the previous frame
-    assert torch.equal(history.id_masks[0, 4, k], torch.zeros(8, 8))            # absent at 3: empty mark
-    assert history.id_valid[0, 3, k] and history.id_valid[0, 4, k]              # ...but the ID stays
+    assert torch.equal(history.id_masks[0, 1, k], pooled(clip.masks[1, 1]))  # the prompt frame itself
+    assert torch.equal(history.id_masks[0, 2, k], pooled(clip.masks[1, 1]))  # then the previous frame
+    assert torch.equal(history.id_masks[0, 4, k], torch.zeros(8, 8))  # absent at 3: empty mark
+    assert history.id_valid[0, 3, k] and history.id_valid[0, 4, k]  # ...but the ID stays
     # tracking target of frame 3 is "absent"
     assert targets.present[0, 1].tolist() == [False, True, True, False, True]
 
@@ -66,7 +74,7 @@ def test_box_prompt_marks_a_filled_box():
     box = np.zeros((32, 32), dtype=bool)
     box[8:24, 8:24] = True
     assert torch.equal(history.id_masks[0, 0, 0], pooled(box))
-    assert torch.equal(history.id_masks[0, 1, 0], pooled(clip.masks[0, 0]))     # later: ground truth
+    assert torch.equal(history.id_masks[0, 1, 0], pooled(clip.masks[0, 0]))  # later: ground truth
 
 
 def test_plan_draws_distinct_slots_and_switches_inside_visible_frames():

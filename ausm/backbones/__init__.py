@@ -1,4 +1,5 @@
 """Backbones: ``tiny`` (conv, CPU) and ``swin`` (Swin-T / Swin-B by config)."""
+
 from .swin import SwinTransformer
 from .tiny import TinyBackbone
 

@@ -8,6 +8,7 @@ ImageNet or Mask2Former backbone weights load by name (see ``ausm.checkpoint``).
 Like the detection variant, any input size works: feature maps are padded to whole
 windows and the shifted-window masks are built for the actual size.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -39,19 +40,17 @@ class Mlp(nn.Module):
 def relative_position_index(ws):
     coords = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (ws - 1)
-    return rel[..., 0] * (2 * ws - 1) + rel[..., 1]          # [ws*ws, ws*ws]
+    return rel[..., 0] * (2 * ws - 1) + rel[..., 1]  # [ws*ws, ws*ws]
 
 
 class WindowAttention(nn.Module):
     def __init__(self, dim, window_size, num_heads, qkv_bias=True):
         super().__init__()
         self.num_heads, self.window_size = num_heads, window_size
-        self.relative_position_bias_table = nn.Parameter(
-            torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
         # official checkpoints store this index; it is a pure function of the window size
-        self.register_buffer("relative_position_index", relative_position_index(window_size),
-                             persistent=False)
+        self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
@@ -60,7 +59,7 @@ class WindowAttention(nn.Module):
         Bw, N, C = x.shape
         q, k, v = self.qkv(x).view(Bw, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        bias = bias.view(N, N, -1).permute(2, 0, 1).unsqueeze(0)     # [1, heads, N, N]
+        bias = bias.view(N, N, -1).permute(2, 0, 1).unsqueeze(0)  # [1, heads, N, N]
         if mask is not None:
             nw = mask.shape[0]
             bias = (bias.unsqueeze(0) + mask[None, :, None]).expand(Bw // nw, -1, -1, -1, -1)
@@ -88,7 +87,7 @@ def shifted_window_mask(Hp, Wp, ws, shift, device):
         for wsl in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
             img[:, hs, wsl] = cnt
             cnt += 1
-    win = window_partition(img, ws).squeeze(-1)                  # [nW, N]
+    win = window_partition(img, ws).squeeze(-1)  # [nW, N]
     diff = win[:, None, :] - win[:, :, None]
     return torch.zeros_like(diff).masked_fill(diff != 0, -100.0)
 
@@ -141,10 +140,14 @@ class BasicLayer(nn.Module):
 
     def __init__(self, dim, depth, num_heads, window_size, drop_paths, downsample):
         super().__init__()
-        self.blocks = nn.ModuleList([
-            SwinTransformerBlock(dim, num_heads, window_size,
-                                 0 if j % 2 == 0 else window_size // 2, drop_path=drop_paths[j])
-            for j in range(depth)])
+        self.blocks = nn.ModuleList(
+            [
+                SwinTransformerBlock(
+                    dim, num_heads, window_size, 0 if j % 2 == 0 else window_size // 2, drop_path=drop_paths[j]
+                )
+                for j in range(depth)
+            ]
+        )
         self.downsample = PatchMerging(dim) if downsample else None
 
     def forward(self, x, H, W):
@@ -171,19 +174,33 @@ class PatchEmbed(nn.Module):
 
 
 class SwinTransformer(nn.Module):
-    def __init__(self, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
-                 window_size=7, drop_path_rate=0.2, patch_size=4):
+    def __init__(
+        self,
+        embed_dim=96,
+        depths=(2, 2, 6, 2),
+        num_heads=(3, 6, 12, 24),
+        window_size=7,
+        drop_path_rate=0.2,
+        patch_size=4,
+    ):
         super().__init__()
         self.patch_embed = PatchEmbed(patch_size, embed_dim)
-        n = sum(depths)   # stochastic depth grows linearly with block index
+        n = sum(depths)  # stochastic depth grows linearly with block index
         dpr = [drop_path_rate * i / max(n - 1, 1) for i in range(n)]
         self.layers = nn.ModuleList()
         for i, d in enumerate(depths):
-            self.layers.append(BasicLayer(embed_dim * 2 ** i, d, num_heads[i], window_size,
-                                          dpr[sum(depths[:i]):sum(depths[:i + 1])],
-                                          downsample=i < len(depths) - 1))
-        self.out_channels = [embed_dim * 2 ** i for i in range(len(depths))]
-        self.strides = [patch_size * 2 ** i for i in range(len(depths))]
+            self.layers.append(
+                BasicLayer(
+                    embed_dim * 2**i,
+                    d,
+                    num_heads[i],
+                    window_size,
+                    dpr[sum(depths[:i]) : sum(depths[: i + 1])],
+                    downsample=i < len(depths) - 1,
+                )
+            )
+        self.out_channels = [embed_dim * 2**i for i in range(len(depths))]
+        self.strides = [patch_size * 2**i for i in range(len(depths))]
         for i, c in enumerate(self.out_channels):
             self.add_module(f"norm{i}", nn.LayerNorm(c))
         self.apply(self._init)

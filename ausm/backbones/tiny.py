@@ -4,12 +4,12 @@ Plain conv stem to 1/4, then one stride-2 conv per stage followed by cheap
 residual blocks (depthwise 3x3 + pointwise expand/project). BatchNorm, because it
 folds into the convs at inference and is the fastest norm on CPU.
 """
+
 import torch.nn as nn
 
 
 def conv_bn_relu(cin, cout, stride):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class ResidualBlock(nn.Module):
@@ -31,8 +31,7 @@ class ResidualBlock(nn.Module):
 class TinyBackbone(nn.Module):
     def __init__(self, channels=(32, 48, 96, 160), blocks=(1, 1, 2, 1), stem_channels=16):
         super().__init__()
-        self.stem = nn.Sequential(conv_bn_relu(3, stem_channels, 2),
-                                  conv_bn_relu(stem_channels, channels[0], 2))
+        self.stem = nn.Sequential(conv_bn_relu(3, stem_channels, 2), conv_bn_relu(stem_channels, channels[0], 2))
         stages, cin = [], channels[0]
         for i, (c, n) in enumerate(zip(channels, blocks)):
             down = nn.Identity() if i == 0 else conv_bn_relu(cin, c, 2)

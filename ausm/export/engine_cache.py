@@ -7,6 +7,7 @@ digest names the file, and a JSON sidecar next to the engine records the key (an
 step's I/O metadata, so the runtime needs no ONNX file). A lookup hits only when the
 sidecar's key equals the wanted key; ``force_rebuild`` ignores hits.
 """
+
 import dataclasses
 import hashlib
 import json
@@ -24,13 +25,13 @@ BUILDER_VERSION = 1
 
 @dataclass(frozen=True)
 class EngineKey:
-    model_sha256: str            # of the ONNX file: graph and weights
+    model_sha256: str  # of the ONNX file: graph and weights
     tensorrt_version: str
     gpu_name: str
     compute_capability: str
     input_hw: Tuple[int, int]
-    precision: str               # "fp16" (fp32 SSM region) or "fp32"
-    plugin_sha256: str = ""      # the SSM plugin library used, "" when the SSM ran as ONNX ops
+    precision: str  # "fp16" (fp32 SSM region) or "fp32"
+    plugin_sha256: str = ""  # the SSM plugin library used, "" when the SSM ran as ONNX ops
     builder_version: int = BUILDER_VERSION
 
     def to_dict(self):
@@ -50,8 +51,10 @@ class EngineKey:
     def filename(self):
         gpu = re.sub(r"[^A-Za-z0-9]+", "-", self.gpu_name).strip("-").lower() or "gpu"
         h, w = self.input_hw
-        return (f"{gpu}-sm{self.compute_capability.replace('.', '')}-{h}x{w}-{self.precision}-"
-                f"trt{self.tensorrt_version}-{self.digest()[:16]}.engine")
+        return (
+            f"{gpu}-sm{self.compute_capability.replace('.', '')}-{h}x{w}-{self.precision}-"
+            f"trt{self.tensorrt_version}-{self.digest()[:16]}.engine"
+        )
 
 
 def sidecar(engine_path):
@@ -68,7 +71,7 @@ def read_sidecar(engine_path):
 def _atomic_write(path, data):
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_bytes(data)
-    os.replace(tmp, path)   # a reader never sees a half-written engine
+    os.replace(tmp, path)  # a reader never sees a half-written engine
 
 
 class EngineCache:
@@ -109,6 +112,5 @@ def build_or_load(key, cache, build, step_metadata, force_rebuild=False):
         if hit:
             log.info("TensorRT engine cache hit: %s", hit)
             return hit, False
-    log.info("building TensorRT engine %s (%s)", cache.path_for(key).name,
-             "forced" if force_rebuild else "not cached")
+    log.info("building TensorRT engine %s (%s)", cache.path_for(key).name, "forced" if force_rebuild else "not cached")
     return cache.store(key, build(), step_metadata), True

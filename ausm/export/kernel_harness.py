@@ -4,6 +4,7 @@ No TensorRT and no CUDA build of PyTorch are needed: the harness is compiled wit
 and exchanges plain binary files with Python. Used by test/test_cuda_kernel_build.py
 (compile in CI, CPU numerics, GPU numerics when a GPU is visible) and bench/ssm_kernel.py.
 """
+
 import json
 import os
 import shutil
@@ -68,8 +69,7 @@ def build_harness(out_dir, archs=DEFAULT_ARCHS, nvcc=None, kernel_object=None):
     obj = kernel_object or compile_kernel(out_dir, archs, nvcc)
     main_obj = out_dir / "ssm_harness.o"
     # host code only: one architecture is enough for the harness's own object
-    _nvcc(["-c", str(HARNESS_SOURCE), "-o", str(main_obj), f"-I{PLUGIN_DIR}",
-           *gencode_flags(archs[:1])], nvcc)
+    _nvcc(["-c", str(HARNESS_SOURCE), "-o", str(main_obj), f"-I{PLUGIN_DIR}", *gencode_flags(archs[:1])], nvcc)
     exe = out_dir / "ssm_harness"
     _nvcc([str(main_obj), str(obj), "-o", str(exe), *gencode_flags(archs)], nvcc)
     return exe
@@ -119,8 +119,7 @@ def gpu_info(exe):
 
 
 def bench(exe, state_shape, iters=200):
-    proc = subprocess.run([str(exe), "bench", *map(str, state_shape), str(iters)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([str(exe), "bench", *map(str, state_shape), str(iters)], capture_output=True, text=True)
     if proc.returncode == NO_GPU_EXIT:
         return None
     if proc.returncode:
@@ -133,6 +132,7 @@ def mamba1_case(d_model=64, d_state=16, batch=300, seed=0):
     would compute from them. Returns (module, u, state, node inputs, node attrs)."""
     from ..ssm import Mamba
     from .ssm_step import mamba1_core_inputs, to_node_layout
+
     torch.manual_seed(seed)
     m = Mamba(d_model, d_state=d_state).eval()
     conv, ssm = m.allocate_state(batch)
@@ -151,8 +151,13 @@ def find_tensorrt_include():
     candidates = [os.environ.get("TENSORRT_INCLUDE_DIR")]
     if os.environ.get("TENSORRT_ROOT"):
         candidates.append(os.path.join(os.environ["TENSORRT_ROOT"], "include"))
-    candidates += ["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include",
-                   "/usr/local/tensorrt/include", "/opt/tensorrt/include"]
+    candidates += [
+        "/usr/include/x86_64-linux-gnu",
+        "/usr/include/aarch64-linux-gnu",
+        "/usr/include",
+        "/usr/local/tensorrt/include",
+        "/opt/tensorrt/include",
+    ]
     for c in candidates:
         if c and (Path(c) / "NvInferRuntime.h").exists():
             return c
@@ -162,6 +167,17 @@ def find_tensorrt_include():
 def compile_plugin(out_dir, include_dir, nvcc=None):
     """``nvcc -c`` of the TensorRT plugin source against the headers in ``include_dir``."""
     obj = Path(out_dir) / "selective_state_update_plugin.o"
-    _nvcc(["-c", str(PLUGIN_SOURCE), "-o", str(obj), f"-I{include_dir}", f"-I{PLUGIN_DIR}",
-           "-Xcompiler", "-Wall,-Wno-deprecated-declarations"], nvcc)
+    _nvcc(
+        [
+            "-c",
+            str(PLUGIN_SOURCE),
+            "-o",
+            str(obj),
+            f"-I{include_dir}",
+            f"-I{PLUGIN_DIR}",
+            "-Xcompiler",
+            "-Wall,-Wno-deprecated-declarations",
+        ],
+        nvcc,
+    )
     return obj

@@ -1,5 +1,6 @@
 """Exported steps on disk, keyed by what determines the graph: weights, config, input size,
 opset and the exporter's format. A node restart reuses the file instead of re-exporting."""
+
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ def model_fingerprint(model):
 def cached_step_onnx(model, input_hw, cache_dir=None, opset=None, progress=False):
     """Path of the exported step for ``model`` at ``input_hw``; exports it when missing."""
     from .onnx_export import DEFAULT_OPSET, export_step, resolve_input_hw
+
     hw = resolve_input_hw(model, input_hw)
     opset = opset or DEFAULT_OPSET
     key = hashlib.sha256(json.dumps([model_fingerprint(model), hw, opset, step_io.FORMAT]).encode())

@@ -9,6 +9,7 @@ inputs and outputs); every compressor layer's SSM state update is one
 function (``ssm_op``). The file is checked with ``onnx.checker`` (full check) before it
 is written.
 """
+
 import argparse
 import hashlib
 import logging
@@ -28,7 +29,7 @@ from .ssm_step import ssm_steps_as_custom_op
 from .step_io import StepSpec, input_names, output_names
 
 log = logging.getLogger(__name__)
-DEFAULT_OPSET = 17   # LayerNormalization exists; TensorRT 10.3 (JetPack 6) parses it
+DEFAULT_OPSET = 17  # LayerNormalization exists; TensorRT 10.3 (JetPack 6) parses it
 
 
 class StepGraph(nn.Module):
@@ -41,8 +42,12 @@ class StepGraph(nn.Module):
 
     def forward(self, image, id_slots, id_masks, id_valid, *state):
         out, next_state = self.model.step(image, list(state), id_slots, id_masks, id_valid)
-        return (out["mask_logits"], out["objectness_logits"],
-                *[out["class_logits"][h] for h in self.class_heads], *next_state)
+        return (
+            out["mask_logits"],
+            out["objectness_logits"],
+            *[out["class_logits"][h] for h in self.class_heads],
+            *next_state,
+        )
 
 
 def export_inputs(model, input_hw):
@@ -60,9 +65,11 @@ def export_inputs(model, input_hw):
 def resolve_input_hw(model, input_hw=None):
     hw = input_hw or model.config.input_size
     if hw is None:
-        raise ValueError(f"config '{model.config.name}' has no fixed input_size: give the input "
-                         "size (H, W) to export for, a multiple of "
-                         f"{model.config.size_divisor}")
+        raise ValueError(
+            f"config '{model.config.name}' has no fixed input_size: give the input "
+            "size (H, W) to export for, a multiple of "
+            f"{model.config.size_divisor}"
+        )
     hw = tuple(int(v) for v in hw)
     if len(hw) != 2 or any(v <= 0 or v % model.config.size_divisor for v in hw):
         raise ValueError(f"input size {hw} must be (H, W), multiples of {model.config.size_divisor}")
@@ -96,25 +103,34 @@ def export_step(model, path, input_hw=None, opset=DEFAULT_OPSET, progress=True):
     spec = StepSpec(hw, model.state_names(), list(model.config.num_classes), model.config.to_dict())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stages = tqdm(total=4, desc=f"ONNX export {model.config.name} {hw[0]}x{hw[1]}",
-                  disable=not progress, unit="stage")
+    stages = tqdm(total=4, desc=f"ONNX export {model.config.name} {hw[0]}x{hw[1]}", disable=not progress, unit="stage")
     was_training = model.training
     try:
         stages.set_postfix_str("tracing")
         log.info("exporting %s at %dx%d (opset %d)", model.config.name, hw[0], hw[1], opset)
-        graph = StepGraph(model).eval()   # eval wrapper: the exporter restores *its* mode after
-        with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), \
-                ssm_steps_as_custom_op(model), warnings.catch_warnings():
+        graph = StepGraph(model).eval()  # eval wrapper: the exporter restores *its* mode after
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            torch.no_grad(),
+            ssm_steps_as_custom_op(model),
+            warnings.catch_warnings(),
+        ):
             # shape checks in the model are static for a fixed input size; the tracer's
             # warnings about them, and the legacy exporter's deprecation notice, are noise here
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             raw = os.path.join(tmp, "raw.onnx")
-            torch.onnx.export(graph, export_inputs(model, hw), raw, dynamo=False,
-                              opset_version=opset, input_names=input_names(spec.state_names),
-                              output_names=output_names(spec.state_names, spec.class_heads),
-                              custom_opsets={ssm_op.DOMAIN: ssm_op.OP_VERSION},
-                              do_constant_folding=True)
+            torch.onnx.export(
+                graph,
+                export_inputs(model, hw),
+                raw,
+                dynamo=False,
+                opset_version=opset,
+                input_names=input_names(spec.state_names),
+                output_names=output_names(spec.state_names, spec.class_heads),
+                custom_opsets={ssm_op.DOMAIN: ssm_op.OP_VERSION},
+                do_constant_folding=True,
+            )
             onnx_model = onnx.load(raw)
         stages.update()
 
@@ -136,7 +152,7 @@ def export_step(model, path, input_hw=None, opset=DEFAULT_OPSET, progress=True):
         stages.set_postfix_str("saving")
         tmp_path = path.with_name(path.name + ".tmp")
         onnx.save(onnx_model, str(tmp_path))
-        os.replace(tmp_path, path)   # a half-written file never carries the real name
+        os.replace(tmp_path, path)  # a half-written file never carries the real name
         stages.update()
     finally:
         model.train(was_training)
@@ -152,13 +168,16 @@ def parse_hw(text):
     try:
         h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 192x256, got {text!r}")
+        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 192x256, got {text!r}") from None
     return h, w
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m ausm.export.onnx_export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m ausm.export.onnx_export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a .safetensors checkpoint (config inside)")
     src.add_argument("--config", help="a named config or YAML file (random weights)")
@@ -170,14 +189,18 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.checkpoint:
         from ..checkpoint import load_checkpoint
+
         model = load_checkpoint(args.checkpoint).eval()
     else:
         from ..model import build_model
+
         torch.manual_seed(args.seed)
         model = build_model(args.config).eval()
     res = export_step(model, args.out, args.input_size, args.opset)
-    print(f"{res.path}  input {res.spec.input_hw[0]}x{res.spec.input_hw[1]}  "
-          f"{res.num_ssm_nodes} x {ssm_op.DOMAIN}::{ssm_op.OP_TYPE}  sha256 {res.sha256}")
+    print(
+        f"{res.path}  input {res.spec.input_hw[0]}x{res.spec.input_hw[1]}  "
+        f"{res.num_ssm_nodes} x {ssm_op.DOMAIN}::{ssm_op.OP_TYPE}  sha256 {res.sha256}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ domain ``ausm``), so onnxruntime runs it with standard operators, while TensorRT
 resolve the same node to the ``SelectiveStateUpdate`` plugin (ausm/export/plugin/).
 Everything here is fp32: the state must never be computed in half precision.
 """
+
 import math
 
 import onnx
@@ -38,8 +39,7 @@ DEFAULT_ATTRS = {"gate": 1, "dt_min": 0.0, "dt_max": math.inf}
 SOFTPLUS_THRESHOLD = 20.0
 
 
-def selective_state_update(state, x, dt, A, B, C, D, z, dt_bias, gate=1, dt_min=0.0,
-                           dt_max=math.inf):
+def selective_state_update(state, x, dt, A, B, C, D, z, dt_bias, gate=1, dt_min=0.0, dt_max=math.inf):
     """Reference semantics of the node, in PyTorch (layout in the module docstring)."""
     dt = F.softplus(dt + dt_bias).clamp(dt_min, dt_max)
     dA = torch.exp(dt.unsqueeze(-1) * A)
@@ -60,9 +60,22 @@ class SelectiveStateUpdateOp(torch.autograd.Function):
 
     @staticmethod
     def symbolic(g, state, x, dt, A, B, C, D, z, dt_bias, gate, dt_min, dt_max):
-        y, new_state = g.op(f"{DOMAIN}::{OP_TYPE}", state, x, dt, A, B, C, D, z, dt_bias,
-                            gate_i=int(gate), dt_min_f=float(dt_min), dt_max_f=float(dt_max),
-                            outputs=2)
+        y, new_state = g.op(
+            f"{DOMAIN}::{OP_TYPE}",
+            state,
+            x,
+            dt,
+            A,
+            B,
+            C,
+            D,
+            z,
+            dt_bias,
+            gate_i=int(gate),
+            dt_min_f=float(dt_min),
+            dt_max_f=float(dt_max),
+            outputs=2,
+        )
         # the exporter cannot infer shapes through an unknown op: they are the inputs'
         y.setType(x.type())
         new_state.setType(state.type())
@@ -70,13 +83,13 @@ class SelectiveStateUpdateOp(torch.autograd.Function):
 
 
 def apply_op(state, x, dt, A, B, C, D, z, dt_bias, gate=1, dt_min=0.0, dt_max=math.inf):
-    return SelectiveStateUpdateOp.apply(state, x, dt, A, B, C, D, z, dt_bias, int(gate),
-                                        float(dt_min), float(dt_max))
+    return SelectiveStateUpdateOp.apply(state, x, dt, A, B, C, D, z, dt_bias, int(gate), float(dt_min), float(dt_max))
 
 
 def _const_ints(name, values):
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(
-        name, TensorProto.INT64, [len(values)], list(values)))
+    return helper.make_node(
+        "Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64, [len(values)], list(values))
+    )
 
 
 def _attr_const(out, attr, kind):
@@ -133,9 +146,16 @@ def function_proto(opset=18):
         n("Mul", ["y_pre", "gate_f"], ["y"]),
     ]
     defaults = [helper.make_attribute(k, v) for k, v in DEFAULT_ATTRS.items()]
-    return helper.make_function(DOMAIN, OP_TYPE, list(INPUTS), list(OUTPUTS), nodes,
-                                [helper.make_opsetid("", opset)], attribute_protos=defaults,
-                                doc_string=__doc__.split("\n\n")[1])
+    return helper.make_function(
+        DOMAIN,
+        OP_TYPE,
+        list(INPUTS),
+        list(OUTPUTS),
+        nodes,
+        [helper.make_opsetid("", opset)],
+        attribute_protos=defaults,
+        doc_string=__doc__.split("\n\n")[1],
+    )
 
 
 def attach_function(model, opset=18):
@@ -159,10 +179,14 @@ def standalone_model(shapes, attrs=None, opset=18):
     f = TensorProto.FLOAT
     node = helper.make_node(OP_TYPE, list(INPUTS), list(OUTPUTS), domain=DOMAIN, **attrs)
     graph = helper.make_graph(
-        [node], "selective_state_update",
+        [node],
+        "selective_state_update",
         [helper.make_tensor_value_info(k, f, shapes[k]) for k in INPUTS],
-        [helper.make_tensor_value_info("y", f, shapes["x"]),
-         helper.make_tensor_value_info("new_state", f, shapes["state"])])
+        [
+            helper.make_tensor_value_info("y", f, shapes["x"]),
+            helper.make_tensor_value_info("new_state", f, shapes["state"]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     return attach_function(model, opset)
 
@@ -185,13 +209,17 @@ def inline_nodes(model):
         prefix = node.name or f"{OP_TYPE}_{call_index}"
         rename = dict(zip(fn.input, node.input))
         rename.update(zip(fn.output, node.output))
-        local = lambda v: rename.get(v, f"{prefix}/{v}") if v else v
+        local = lambda v, rename=rename, prefix=prefix: rename.get(v, f"{prefix}/{v}") if v else v
         for k, body in enumerate(fn.node):
-            new = helper.make_node(body.op_type, [local(v) for v in body.input],
-                                   [local(v) for v in body.output], name=f"{prefix}/{body.op_type}_{k}",
-                                   domain=body.domain)
+            new = helper.make_node(
+                body.op_type,
+                [local(v) for v in body.input],
+                [local(v) for v in body.output],
+                name=f"{prefix}/{body.op_type}_{k}",
+                domain=body.domain,
+            )
             for a in body.attribute:
-                if a.ref_attr_name:   # an attribute reference: the call's value (or the default)
+                if a.ref_attr_name:  # an attribute reference: the call's value (or the default)
                     new.attribute.append(helper.make_attribute(a.name, attrs[a.ref_attr_name]))
                 else:
                     new.attribute.append(a)

@@ -15,6 +15,7 @@ for the duration of an export, as a child module named ``ssm_step``: the tracer 
 every node of the step ``/ssm_step.../...`` in the ONNX graph, and the TensorRT builder
 keeps that region fp32 by its name (``REGION_TAG``).
 """
+
 import contextlib
 
 import torch
@@ -34,10 +35,18 @@ def mamba1_core_inputs(m, u, conv_state):
     x, conv_state = conv_step(x, conv_state, m.conv1d)
     x = F.silu(x)
     dt, Bm, Cm = m.x_proj(x).split([m.dt_rank, m.d_state, m.d_state], dim=-1)
-    dt = dt @ m.dt_proj.weight.t()                  # the bias is applied inside the node
+    dt = dt @ m.dt_proj.weight.t()  # the bias is applied inside the node
     A = -torch.exp(m.A_log.to(u.dtype))
-    inputs = dict(x=x[:, None], dt=dt[:, None], A=A[None], B=Bm[:, None], C=Cm[:, None],
-                  D=m.D.to(u.dtype)[None], z=z[:, None], dt_bias=m.dt_proj.bias.to(u.dtype)[None])
+    inputs = dict(
+        x=x[:, None],
+        dt=dt[:, None],
+        A=A[None],
+        B=Bm[:, None],
+        C=Cm[:, None],
+        D=m.D.to(u.dtype)[None],
+        z=z[:, None],
+        dt_bias=m.dt_proj.bias.to(u.dtype)[None],
+    )
     return inputs, dict(gate=1), conv_state, None
 
 
@@ -49,15 +58,21 @@ def mamba2_core_inputs(m, u, conv_state):
     """Mamba-2 as the node's layout: h = nheads, p = headdim, gate off (the gate is in the norm)."""
     z, xbc, dt = m._split_in_proj(m.in_proj(u))
     xbc, conv_state = conv_step(xbc, conv_state, m.conv1d)
-    x, Bm, Cm = m._split_xbc(F.silu(xbc))                       # x [b,h,p]; B,C [b,g,n]
+    x, Bm, Cm = m._split_xbc(F.silu(xbc))  # x [b,h,p]; B,C [b,g,n]
     rep = m.nheads // m.ngroups
     Bm, Cm = Bm.repeat_interleave(rep, dim=1), Cm.repeat_interleave(rep, dim=1)
     h, p, n = m.nheads, m.headdim, m.d_state
     A = -torch.exp(m.A_log.to(u.dtype))
-    inputs = dict(x=x, dt=dt[..., None].expand(-1, h, p), A=A[:, None, None].expand(h, p, n),
-                  B=Bm, C=Cm, D=m.D.to(u.dtype)[:, None].expand(h, p),
-                  z=x,   # unused with gate = 0; any tensor of x's shape
-                  dt_bias=m.dt_bias.to(u.dtype)[:, None].expand(h, p))
+    inputs = dict(
+        x=x,
+        dt=dt[..., None].expand(-1, h, p),
+        A=A[:, None, None].expand(h, p, n),
+        B=Bm,
+        C=Cm,
+        D=m.D.to(u.dtype)[:, None].expand(h, p),
+        z=x,  # unused with gate = 0; any tensor of x's shape
+        dt_bias=m.dt_bias.to(u.dtype)[:, None].expand(h, p),
+    )
     lo, hi = m.dt_limit
     return inputs, dict(gate=0, dt_min=float(lo), dt_max=float(hi)), conv_state, z
 
@@ -66,8 +81,7 @@ def mamba2_finish(m, y, z):
     return m.out_proj(m.norm(y.flatten(-2), z))
 
 
-_ADAPTERS = {Mamba: (mamba1_core_inputs, mamba1_finish),
-             Mamba2: (mamba2_core_inputs, mamba2_finish)}
+_ADAPTERS = {Mamba: (mamba1_core_inputs, mamba1_finish), Mamba2: (mamba2_core_inputs, mamba2_finish)}
 
 
 def to_node_layout(m, ssm_state):

@@ -12,6 +12,7 @@ Outputs:
     next_state.<name>                 the state after this frame
 (Q = K ID rows + N_det detection rows.)
 """
+
 import json
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
@@ -27,13 +28,17 @@ def input_names(state_names):
 
 
 def output_names(state_names, class_heads):
-    return (["mask_logits", "objectness_logits"] + [CLASS_PREFIX + h for h in class_heads]
-            + [STATE_OUT + n for n in state_names])
+    return (
+        ["mask_logits", "objectness_logits"]
+        + [CLASS_PREFIX + h for h in class_heads]
+        + [STATE_OUT + n for n in state_names]
+    )
 
 
 @dataclass
 class StepSpec:
     """What a runner needs to know about an exported step, read from the file's metadata."""
+
     input_hw: Tuple[int, int]
     state_names: List[str]
     class_heads: List[str]
@@ -48,23 +53,32 @@ class StepSpec:
         return output_names(self.state_names, self.class_heads)
 
     def metadata(self):
-        return {"ausm.format": FORMAT, "ausm.input_hw": json.dumps(list(self.input_hw)),
-                "ausm.state_names": json.dumps(self.state_names),
-                "ausm.class_heads": json.dumps(self.class_heads),
-                "ausm.config": json.dumps(self.config, sort_keys=True)}
+        return {
+            "ausm.format": FORMAT,
+            "ausm.input_hw": json.dumps(list(self.input_hw)),
+            "ausm.state_names": json.dumps(self.state_names),
+            "ausm.class_heads": json.dumps(self.class_heads),
+            "ausm.config": json.dumps(self.config, sort_keys=True),
+        }
 
     @classmethod
     def from_metadata(cls, props):
         """props: dict of ONNX metadata_props (or the same dict stored beside an engine)."""
         if props.get("ausm.format") != FORMAT:
-            raise ValueError(f"not an exported AUSM step (metadata format "
-                             f"{props.get('ausm.format')!r}, expected {FORMAT!r})")
-        return cls(tuple(json.loads(props["ausm.input_hw"])), json.loads(props["ausm.state_names"]),
-                   json.loads(props["ausm.class_heads"]), json.loads(props["ausm.config"]))
+            raise ValueError(
+                f"not an exported AUSM step (metadata format {props.get('ausm.format')!r}, expected {FORMAT!r})"
+            )
+        return cls(
+            tuple(json.loads(props["ausm.input_hw"])),
+            json.loads(props["ausm.state_names"]),
+            json.loads(props["ausm.class_heads"]),
+            json.loads(props["ausm.config"]),
+        )
 
     @classmethod
     def from_onnx(cls, model_or_path):
         import onnx
+
         model = model_or_path
         if not isinstance(model, onnx.ModelProto):
             model = onnx.load(str(model_or_path), load_external_data=False)
@@ -79,7 +93,7 @@ def split_outputs(names, values):
         if name.startswith(STATE_OUT):
             state.append(v)
         elif name.startswith(CLASS_PREFIX):
-            out["class_logits"][name[len(CLASS_PREFIX):]] = v
+            out["class_logits"][name[len(CLASS_PREFIX) :]] = v
         else:
             out[name] = v
     return out, state
@@ -94,10 +108,14 @@ def io_contract(model, input_hw) -> Dict[str, Tuple[Tuple[int, ...], str, bool]]
     h, w = (int(v) for v in input_hw)
     mh, mw = model.mask_size((h, w))
     k, q = int(cfg.num_ids), int(cfg.num_ids) + int(cfg.num_det_queries)
-    io = {"image": ((1, 3, h, w), "float32", True), "id_slots": ((1, k), "int64", True),
-          "id_masks": ((1, k, mh, mw), "float32", True), "id_valid": ((1, k), "bool", True),
-          "mask_logits": ((1, q, mh, mw), "float32", False),
-          "objectness_logits": ((1, q), "float32", False)}
+    io = {
+        "image": ((1, 3, h, w), "float32", True),
+        "id_slots": ((1, k), "int64", True),
+        "id_masks": ((1, k, mh, mw), "float32", True),
+        "id_valid": ((1, k), "bool", True),
+        "mask_logits": ((1, q, mh, mw), "float32", False),
+        "objectness_logits": ((1, q), "float32", False),
+    }
     for head, n in cfg.num_classes.items():
         io[CLASS_PREFIX + head] = ((1, q, int(n)), "float32", False)
     # every recurrent state tensor is fp32 in every backend (fp16/bf16 states drift)

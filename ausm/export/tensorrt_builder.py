@@ -17,6 +17,7 @@ found (``--plugin auto``), else they are expanded into standard ops (still fp32)
 TensorRT >= 11 has no weakly typed fp16 mode; there the engine is built fp32 (a warning
 says so).
 """
+
 import argparse
 import logging
 import sys
@@ -30,8 +31,13 @@ from .engine_cache import EngineCache, EngineKey, build_or_load
 from .onnx_export import file_sha256
 from .ssm_step import REGION_TAG
 from .step_io import StepSpec
-from .tensorrt_support import (TensorRTUnavailable, find_plugin_library, gpu_identity,
-                               import_tensorrt, load_plugin_library)
+from .tensorrt_support import (
+    TensorRTUnavailable,
+    find_plugin_library,
+    gpu_identity,
+    import_tensorrt,
+    load_plugin_library,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +45,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class BuildOptions:
     fp16: bool = True
-    plugin: str = "auto"          # "auto" (use it if built), "none", or a path to the .so
-    workspace_mib: int = 0        # 0: TensorRT's default (the device's memory)
+    plugin: str = "auto"  # "auto" (use it if built), "none", or a path to the .so
+    workspace_mib: int = 0  # 0: TensorRT's default (the device's memory)
 
 
 @dataclass
 class EngineResult:
     path: Path
     key: EngineKey
-    built: bool                   # False: came from the cache
+    built: bool  # False: came from the cache
 
 
 def resolve_plugin(option):
@@ -57,9 +63,11 @@ def resolve_plugin(option):
     if option == "auto":
         found = find_plugin_library()
         if found is None:
-            log.info("SSM plugin library not found: the SelectiveStateUpdate nodes run as standard "
-                     "ops (for the fused kernel build ausm/export/plugin with CMake, or set "
-                     "AUSM_TRT_PLUGIN)")
+            log.info(
+                "SSM plugin library not found: the SelectiveStateUpdate nodes run as standard "
+                "ops (for the fused kernel build ausm/export/plugin with CMake, or set "
+                "AUSM_TRT_PLUGIN)"
+            )
         return found
     path = Path(option).expanduser()
     if not path.is_file():
@@ -89,14 +97,16 @@ def pin_ssm_region_fp32(network, trt):
             continue
         outs = [j for j in range(layer.num_outputs) if layer.get_output(j).dtype in floats]
         if not outs:
-            continue   # shape / index computations: nothing to pin
+            continue  # shape / index computations: nothing to pin
         layer.precision = trt.float32
         for j in outs:
             layer.set_output_type(j, trt.float32)
         pinned += 1
     if not pinned:
-        raise RuntimeError(f"no layer of the SSM region ('{REGION_TAG}') found in the network: "
-                           "was the ONNX file made by ausm.export.onnx_export?")
+        raise RuntimeError(
+            f"no layer of the SSM region ('{REGION_TAG}') found in the network: "
+            "was the ONNX file made by ausm.export.onnx_export?"
+        )
     return pinned
 
 
@@ -112,8 +122,7 @@ def build_serialized(onnx_model, options, trt, plugin_path=None):
     trt.init_libnvinfer_plugins(logger, "")
     builder = trt.Builder(logger)
     flags = 0
-    if hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH") and \
-            int(trt.__version__.split(".")[0]) < 10:
+    if hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH") and int(trt.__version__.split(".")[0]) < 10:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
@@ -135,10 +144,15 @@ def build_serialized(onnx_model, options, trt, plugin_path=None):
 
 def engine_key(onnx_path, spec, options, trt, plugin_path):
     name, cc = gpu_identity()
-    return EngineKey(model_sha256=file_sha256(onnx_path), tensorrt_version=trt.__version__,
-                     gpu_name=name, compute_capability=cc, input_hw=tuple(spec.input_hw),
-                     precision="fp16" if options.fp16 else "fp32",
-                     plugin_sha256=file_sha256(plugin_path) if plugin_path else "")
+    return EngineKey(
+        model_sha256=file_sha256(onnx_path),
+        tensorrt_version=trt.__version__,
+        gpu_name=name,
+        compute_capability=cc,
+        input_hw=tuple(spec.input_hw),
+        precision="fp16" if options.fp16 else "fp32",
+        plugin_sha256=file_sha256(plugin_path) if plugin_path else "",
+    )
 
 
 def build_engine(onnx_path, cache_dir=None, engine_path=None, options=None, force_rebuild=False):
@@ -158,14 +172,18 @@ def build_engine(onnx_path, cache_dir=None, engine_path=None, options=None, forc
     key = engine_key(onnx_path, spec, options, trt, plugin_path)
     cache = EngineCache(directory=cache_dir, engine_path=engine_path)
     meta = {**spec.metadata(), "plugin_library": str(plugin_path) if plugin_path else ""}
-    path, built = build_or_load(key, cache, lambda: build_serialized(model, options, trt, plugin_path),
-                                meta, force_rebuild)
+    path, built = build_or_load(
+        key, cache, lambda: build_serialized(model, options, trt, plugin_path), meta, force_rebuild
+    )
     return EngineResult(path, key, built)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m ausm.export.tensorrt_builder", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m ausm.export.tensorrt_builder",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--onnx", help="the exported step (python -m ausm.export.onnx_export)")
     src.add_argument("--checkpoint", help="export this checkpoint first (cached), then build")
@@ -183,22 +201,28 @@ def main(argv=None):
             from ..checkpoint import load_checkpoint
             from .onnx_cache import cached_step_onnx
             from .onnx_export import parse_hw
-            onnx_path = cached_step_onnx(load_checkpoint(args.checkpoint).eval(), parse_hw(args.input_size),
-                                         progress=True)
+
+            onnx_path = cached_step_onnx(
+                load_checkpoint(args.checkpoint).eval(), parse_hw(args.input_size), progress=True
+            )
         out = Path(args.out).expanduser()
         as_file = out.suffix in (".engine", ".plan", ".trt")
-        res = build_engine(onnx_path, cache_dir=None if as_file else out,
-                           engine_path=out if as_file else None,
-                           options=BuildOptions(fp16=not args.fp32, plugin=args.plugin,
-                                                workspace_mib=args.workspace_mib),
-                           force_rebuild=args.force_rebuild)
+        res = build_engine(
+            onnx_path,
+            cache_dir=None if as_file else out,
+            engine_path=out if as_file else None,
+            options=BuildOptions(fp16=not args.fp32, plugin=args.plugin, workspace_mib=args.workspace_mib),
+            force_rebuild=args.force_rebuild,
+        )
     except (TensorRTUnavailable, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{res.path}  ({'built' if res.built else 'cached'}; key {res.key.digest()[:16]}: "
-          f"{res.key.gpu_name}, TensorRT {res.key.tensorrt_version}, "
-          f"{res.key.input_hw[0]}x{res.key.input_hw[1]}, {res.key.precision}"
-          f"{', SSM plugin' if res.key.plugin_sha256 else ''})")
+    print(
+        f"{res.path}  ({'built' if res.built else 'cached'}; key {res.key.digest()[:16]}: "
+        f"{res.key.gpu_name}, TensorRT {res.key.tensorrt_version}, "
+        f"{res.key.input_hw[0]}x{res.key.input_hw[1]}, {res.key.precision}"
+        f"{', SSM plugin' if res.key.plugin_sha256 else ''})"
+    )
     return 0
 
 

@@ -30,6 +30,7 @@ The SSM node ``ausm::SelectiveStateUpdate`` is expanded into standard ONNX ops
 (``ssm_op.inline_nodes``) before parsing; see the README for why the fused plugin cannot
 take part in a TensorRT-RTX build from these wheels.
 """
+
 import argparse
 import dataclasses
 import hashlib
@@ -57,12 +58,19 @@ PACKAGES = "tensorrt-rtx-cu12-libs and tensorrt-rtx-cu12-bindings"
 # Bump when the builder changes what it produces for the same inputs.
 RTX_BUILDER_VERSION = 1
 # "major.minor" -> name of the member of tensorrt_rtx_bindings.ComputeCapability
-TARGET_NAMES = {"7.5": "SM75", "8.0": "SM80", "8.6": "SM86", "8.9": "SM89", "12.0": "SM120",
-                "12.1": "SM121"}
+TARGET_NAMES = {"7.5": "SM75", "8.0": "SM80", "8.6": "SM86", "8.9": "SM89", "12.0": "SM120", "12.1": "SM121"}
 # 7.5 left out: TensorRT-RTX 1.7 cannot compile this fp32 model for Turing (no fp32 GEMM there)
 DEFAULT_TARGETS = ("8.0", "8.6", "8.9", "12.0", "12.1")
-_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int64": "int64",
-           "int32": "int32", "bool": "bool", "int8": "int8", "uint8": "uint8"}
+_DTYPES = {
+    "float32": "float32",
+    "float16": "float16",
+    "bfloat16": "bfloat16",
+    "int64": "int64",
+    "int32": "int32",
+    "bool": "bool",
+    "int8": "int8",
+    "uint8": "uint8",
+}
 
 
 class TensorRTRtxUnavailable(TensorRTUnavailable):
@@ -76,7 +84,8 @@ def import_tensorrt_rtx() -> types.ModuleType:
     except ImportError as e:
         raise TensorRTRtxUnavailable(
             f"the tensorrt_rtx backend needs TensorRT for RTX ({e}): pip install {PACKAGES} "
-            "(pinned in requirements.txt). Without it use backend 'onnxruntime' or 'torch'.") from e
+            "(pinned in requirements.txt). Without it use backend 'onnxruntime' or 'torch'."
+        ) from e
     return tensorrt_rtx_bindings
 
 
@@ -108,21 +117,27 @@ def parse_targets(text: Optional[str], current_cc: Optional[str] = None) -> Tupl
         return DEFAULT_TARGETS
     if text == "current":
         if not current_cc:
-            raise TensorRTRtxUnavailable("targets 'current' need a visible NVIDIA GPU; name the "
-                                         f"targets instead (e.g. --targets {','.join(DEFAULT_TARGETS)})")
+            raise TensorRTRtxUnavailable(
+                "targets 'current' need a visible NVIDIA GPU; name the "
+                f"targets instead (e.g. --targets {','.join(DEFAULT_TARGETS)})"
+            )
         text = current_cc
-    ccs = sorted({normalize_cc(t) for t in str(text).split(",") if t.strip()},
-                 key=lambda c: tuple(map(int, c.split("."))))
+    ccs = sorted(
+        {normalize_cc(t) for t in str(text).split(",") if t.strip()}, key=lambda c: tuple(map(int, c.split(".")))
+    )
     bad = [c for c in ccs if c not in TARGET_NAMES]
     if bad or not ccs:
-        raise ValueError(f"compute capabilities {bad or text!r} are not TensorRT-RTX targets (it builds "
-                         f"for {', '.join(TARGET_NAMES)}; Hopper 9.0 and Jetson 8.7 need full TensorRT)")
+        raise ValueError(
+            f"compute capabilities {bad or text!r} are not TensorRT-RTX targets (it builds "
+            f"for {', '.join(TARGET_NAMES)}; Hopper 9.0 and Jetson 8.7 need full TensorRT)"
+        )
     return tuple(ccs)
 
 
 def visible_gpu() -> Optional[Tuple[str, str]]:
     """(name, 'major.minor') of GPU 0 when one is visible (PyTorch or nvidia-smi), else None."""
     from .tensorrt_support import gpu_identity
+
     try:
         return gpu_identity()
     except TensorRTUnavailable:
@@ -131,11 +146,11 @@ def visible_gpu() -> Optional[Tuple[str, str]]:
 
 @dataclass(frozen=True)
 class RtxEngineKey:
-    model_sha256: str                 # of the ONNX file: graph and weights
+    model_sha256: str  # of the ONNX file: graph and weights
     tensorrt_rtx_version: str
-    targets: Tuple[str, ...]          # sorted compute capabilities, 'M.m'
+    targets: Tuple[str, ...]  # sorted compute capabilities, 'M.m'
     input_hw: Tuple[int, int]
-    ssm: str = "decomposed"           # how the SSM node was built ("decomposed" ops)
+    ssm: str = "decomposed"  # how the SSM node was built ("decomposed" ops)
     builder_version: int = RTX_BUILDER_VERSION
 
     def to_dict(self) -> Dict:
@@ -166,7 +181,7 @@ class RtxEngineKey:
 class RtxEngineResult:
     path: Path
     key: RtxEngineKey
-    built: bool                       # False: found in the cache
+    built: bool  # False: found in the cache
     build_seconds: float = 0.0
     io: Dict[str, Tuple[Tuple[int, ...], str, bool]] = field(default_factory=dict)
 
@@ -192,10 +207,20 @@ def atomic_write(path, data: bytes) -> Path:
 
 # -- building --------------------------------------------------------------------------------
 
+
 def dtype_name(trt, dtype) -> str:
     name = str(dtype).split(".")[-1].lower()
-    table = {"float": "float32", "half": "float16", "bf16": "bfloat16", "int64": "int64",
-             "int32": "int32", "bool": "bool", "int8": "int8", "uint8": "uint8", "bfloat16": "bfloat16"}
+    table = {
+        "float": "float32",
+        "half": "float16",
+        "bf16": "bfloat16",
+        "int64": "int64",
+        "int32": "int32",
+        "bool": "bool",
+        "int8": "int8",
+        "uint8": "uint8",
+        "bfloat16": "bfloat16",
+    }
     return table.get(name, name)
 
 
@@ -222,22 +247,25 @@ def check_engine_io(io: Dict, contract: Dict) -> None:
     for name in sorted(set(io) & set(contract)):
         got, want = io[name], contract[name]
         if tuple(got[0]) != tuple(want[0]) or got[1] != want[1] or bool(got[2]) != bool(want[2]):
-            problems.append(f"{name}: {tuple(got[0])} {got[1]} {'in' if got[2] else 'out'}, "
-                            f"expected {tuple(want[0])} {want[1]} {'in' if want[2] else 'out'}")
+            problems.append(
+                f"{name}: {tuple(got[0])} {got[1]} {'in' if got[2] else 'out'}, "
+                f"expected {tuple(want[0])} {want[1]} {'in' if want[2] else 'out'}"
+            )
         if "state." in name and got[1] != "float32":
             problems.append(f"{name}: recurrent state must be float32, is {got[1]}")
     if problems:
         raise ValueError("engine I/O does not match the step's contract: " + "; ".join(problems))
 
 
-def build_serialized_rtx(onnx_model: onnx.ModelProto, targets: Sequence[str],
-                         trt=None) -> Tuple[bytes, Dict[str, Tuple[Tuple[int, ...], str, bool]]]:
+def build_serialized_rtx(
+    onnx_model: onnx.ModelProto, targets: Sequence[str], trt=None
+) -> Tuple[bytes, Dict[str, Tuple[Tuple[int, ...], str, bool]]]:
     """Parse (SSM node expanded into standard ops) and build for ``targets``; no GPU needed.
     Returns (engine bytes, network I/O)."""
     trt = trt or import_tensorrt_rtx()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)          # strongly typed, explicit batch: no flags
+    network = builder.create_network(0)  # strongly typed, explicit batch: no flags
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(ssm_op.inline_nodes(onnx_model).SerializeToString()):
         errors = "\n".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -250,8 +278,7 @@ def build_serialized_rtx(onnx_model: onnx.ModelProto, targets: Sequence[str],
             raise RuntimeError(f"TensorRT-RTX refused target compute capability {cc}")
     engine = builder.build_serialized_network(network, config)
     if engine is None:
-        raise RuntimeError(f"TensorRT-RTX failed to build the engine for {', '.join(targets)} "
-                           "(its log above says why)")
+        raise RuntimeError(f"TensorRT-RTX failed to build the engine for {', '.join(targets)} (its log above says why)")
     return bytes(engine), io
 
 
@@ -269,15 +296,16 @@ def find_cached(cache_dir, key: RtxEngineKey, cc: Optional[str] = None) -> Optio
         try:
             other = RtxEngineKey.from_dict(meta["key"])
         except (TypeError, KeyError, ValueError):
-            continue                     # another builder's sidecar, or a damaged one
+            continue  # another builder's sidecar, or a damaged one
         engine = meta_path.with_suffix("")
         if engine.is_file() and other.same_model(key) and cc in other.targets:
             return engine
     return None
 
 
-def build_rtx_engine(onnx_path, cache_dir=None, engine_path=None, targets=None,
-                     force_rebuild: bool = False, for_cc: Optional[str] = None) -> RtxEngineResult:
+def build_rtx_engine(
+    onnx_path, cache_dir=None, engine_path=None, targets=None, force_rebuild: bool = False, for_cc: Optional[str] = None
+) -> RtxEngineResult:
     """The TensorRT-RTX engine for ``onnx_path``: from the cache when one matches, else built
     (on the CPU; no GPU needed) and stored atomically with its sidecar. ``targets``: a list of
     compute capabilities or a ``parse_targets`` string. ``for_cc``: accept any cached engine
@@ -294,8 +322,12 @@ def build_rtx_engine(onnx_path, cache_dir=None, engine_path=None, targets=None,
     else:
         targets = parse_targets(",".join(targets))
     spec = StepSpec.from_onnx(onnx_path)
-    key = RtxEngineKey(model_sha256=file_sha256(onnx_path), tensorrt_rtx_version=trt.__version__,
-                       targets=tuple(targets), input_hw=tuple(spec.input_hw))
+    key = RtxEngineKey(
+        model_sha256=file_sha256(onnx_path),
+        tensorrt_rtx_version=trt.__version__,
+        targets=tuple(targets),
+        input_hw=tuple(spec.input_hw),
+    )
     path = Path(engine_path) if engine_path is not None else Path(cache_dir) / key.filename()
     if not force_rebuild:
         if engine_path is not None:
@@ -308,33 +340,50 @@ def build_rtx_engine(onnx_path, cache_dir=None, engine_path=None, targets=None,
             meta = read_sidecar(hit)
             io = {k: (tuple(v[0]), v[1], v[2]) for k, v in meta.get("io", {}).items()}
             return RtxEngineResult(hit, RtxEngineKey.from_dict(meta["key"]), False, 0.0, io)
-    log.info("building TensorRT-RTX engine %s for compute capabilities %s (%s)", path.name,
-             ", ".join(targets), "forced" if force_rebuild else "not cached")
+    log.info(
+        "building TensorRT-RTX engine %s for compute capabilities %s (%s)",
+        path.name,
+        ", ".join(targets),
+        "forced" if force_rebuild else "not cached",
+    )
     t0 = time.perf_counter()
     engine, io = build_serialized_rtx(onnx.load(str(onnx_path)), targets, trt)
     seconds = time.perf_counter() - t0
     atomic_write(path, engine)
-    meta = {"key": key.to_dict(), "digest": key.digest(), "step": spec.metadata(),
-            "io": {k: [list(v[0]), v[1], v[2]] for k, v in io.items()},
-            "build_seconds": round(seconds, 3), "engine_bytes": len(engine)}
+    meta = {
+        "key": key.to_dict(),
+        "digest": key.digest(),
+        "step": spec.metadata(),
+        "io": {k: [list(v[0]), v[1], v[2]] for k, v in io.items()},
+        "build_seconds": round(seconds, 3),
+        "engine_bytes": len(engine),
+    }
     # the sidecar last: a reader that sees it also sees the whole engine
     atomic_write(sidecar(path), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
-    log.info("built %s: %.1f MiB in %.1f s", path.name, len(engine) / 2 ** 20, seconds)
+    log.info("built %s: %.1f MiB in %.1f s", path.name, len(engine) / 2**20, seconds)
     return RtxEngineResult(path, key, True, seconds, io)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ausm.export.tensorrt_rtx", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m ausm.export.tensorrt_rtx",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--onnx", help="the exported step (python -m ausm.export.onnx_export)")
-    src.add_argument("--checkpoint", help="export this checkpoint first (cached), then build; "
-                     "default: the bundled demo checkpoint")
+    src.add_argument(
+        "--checkpoint", help="export this checkpoint first (cached), then build; default: the bundled demo checkpoint"
+    )
     p.add_argument("--input-size", help="HxW, with --checkpoint when its config has no input_size")
     p.add_argument("--out", required=True, help="engine cache directory, or an .engine file")
-    p.add_argument("--targets", default=None,
-                   help="compute capabilities: '8.6,12.0', 'all' (" + ",".join(DEFAULT_TARGETS) +
-                        "), 'current' (this GPU); default: this GPU if it is a target, else all")
+    p.add_argument(
+        "--targets",
+        default=None,
+        help="compute capabilities: '8.6,12.0', 'all' ("
+        + ",".join(DEFAULT_TARGETS)
+        + "), 'current' (this GPU); default: this GPU if it is a target, else all",
+    )
     p.add_argument("--force-rebuild", action="store_true", help="build even when the cache has it")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -344,23 +393,29 @@ def main(argv: Optional[List[str]] = None) -> int:
             from ..checkpoint import load_checkpoint
             from .onnx_cache import cached_step_onnx
             from .onnx_export import parse_hw
+
             checkpoint = args.checkpoint
             if not checkpoint:
                 checkpoint = str(Path(__file__).resolve().parents[1] / "checkpoints" / "demo_tiny.safetensors")
-            onnx_path = cached_step_onnx(load_checkpoint(checkpoint).eval(), parse_hw(args.input_size),
-                                         progress=True)
+            onnx_path = cached_step_onnx(load_checkpoint(checkpoint).eval(), parse_hw(args.input_size), progress=True)
         out = Path(args.out).expanduser()
         as_file = out.suffix in (".engine", ".plan", ".trt")
-        res = build_rtx_engine(onnx_path, cache_dir=None if as_file else out,
-                               engine_path=out if as_file else None, targets=args.targets,
-                               force_rebuild=args.force_rebuild)
+        res = build_rtx_engine(
+            onnx_path,
+            cache_dir=None if as_file else out,
+            engine_path=out if as_file else None,
+            targets=args.targets,
+            force_rebuild=args.force_rebuild,
+        )
     except (TensorRTUnavailable, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     h, w = res.key.input_hw
-    print(f"{res.path}  ({'built in %.1f s' % res.build_seconds if res.built else 'cached'}; "
-          f"{res.size_bytes / 2 ** 20:.1f} MiB; TensorRT-RTX {res.key.tensorrt_rtx_version}; "
-          f"compute capabilities {', '.join(res.key.targets)}; {h}x{w}; key {res.key.digest()[:16]})")
+    print(
+        f"{res.path}  ({'built in %.1f s' % res.build_seconds if res.built else 'cached'}; "
+        f"{res.size_bytes / 2**20:.1f} MiB; TensorRT-RTX {res.key.tensorrt_rtx_version}; "
+        f"compute capabilities {', '.join(res.key.targets)}; {h}x{w}; key {res.key.digest()[:16]})"
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ an earlier one: no TensorRT-RTX headers ship on PyPI, and built against full Ten
 public headers it segfaults in the registry (10.x headers) or registers and then ends the
 same way (11.x headers).
 """
+
 import argparse
 import sys
 from typing import List, Optional
@@ -30,8 +31,9 @@ from .tensorrt_rtx import import_tensorrt_rtx
 def plugin_classes(trt):
     """(plugin class, creator class) for the node, build phase only."""
 
-    class SelectiveStateUpdateProbe(trt.IPluginV3, trt.IPluginV3OneCore, trt.IPluginV3OneBuild,
-                                    trt.IPluginV3OneRuntime):
+    class SelectiveStateUpdateProbe(
+        trt.IPluginV3, trt.IPluginV3OneCore, trt.IPluginV3OneBuild, trt.IPluginV3OneRuntime
+    ):
         def __init__(self):
             trt.IPluginV3.__init__(self)
             trt.IPluginV3OneCore.__init__(self)
@@ -47,10 +49,10 @@ def plugin_classes(trt):
             return SelectiveStateUpdateProbe()
 
         def get_output_data_types(self, input_types):
-            return [trt.float32] * len(ssm_op.OUTPUTS)      # y and the new state: fp32
+            return [trt.float32] * len(ssm_op.OUTPUTS)  # y and the new state: fp32
 
         def get_output_shapes(self, inputs, shape_inputs, expr_builder):
-            state = inputs[0]                                   # [b, h, p, n]
+            state = inputs[0]  # [b, h, p, n]
             y, new_state = trt.DimsExprs(3), trt.DimsExprs(4)
             for i in range(3):
                 y[i] = state[i]
@@ -104,10 +106,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--no-register", action="store_true", help="parse without registering the plugin")
     args = p.parse_args(argv)
     trt = import_tensorrt_rtx()
-    say = lambda *a: print(*a, flush=True)     # flushed: the process may not return
+    say = lambda *a: print(*a, flush=True)  # flushed: the process may not return
     say(f"tensorrt_rtx {trt.__version__}")
-    say(f"network can add plugin layers: "
-        f"{any(hasattr(trt.INetworkDefinition, n) for n in ('add_plugin_v3', 'add_plugin_v2'))}")
+    say(
+        f"network can add plugin layers: "
+        f"{any(hasattr(trt.INetworkDefinition, n) for n in ('add_plugin_v3', 'add_plugin_v2'))}"
+    )
     _, creator_cls = plugin_classes(trt)
     creator = creator_cls()
     if not args.no_register:
@@ -116,7 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
-    model = ssm_op.without_function(onnx.load(args.onnx))   # the SSM nodes stay nodes
+    model = ssm_op.without_function(onnx.load(args.onnx))  # the SSM nodes stay nodes
     say(f"parsing ({len(ssm_op.ssm_nodes(model))} SelectiveStateUpdate nodes)")
     if not parser.parse(model.SerializeToString()):
         say("parse failed: " + " | ".join(str(parser.get_error(i)) for i in range(parser.num_errors)))

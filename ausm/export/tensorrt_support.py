@@ -4,6 +4,7 @@ TensorRT is imported only inside functions, never at module import: on machines 
 it (CI, most desktops) the rest of the package works and asking for TensorRT raises
 ``TensorRTUnavailable`` naming exactly what is missing and how to get it.
 """
+
 import ctypes
 import os
 import subprocess
@@ -26,18 +27,20 @@ def import_tensorrt():
             "the TensorRT backend needs NVIDIA TensorRT's Python package 'tensorrt', which is not "
             f"installed here ({e}). On Jetson it comes with JetPack (apt: python3-libnvinfer); "
             "elsewhere from NVIDIA (pip install tensorrt --extra-index-url https://pypi.nvidia.com). "
-            "Without it use backend 'onnxruntime' or 'torch'.") from e
+            "Without it use backend 'onnxruntime' or 'torch'."
+        ) from e
     return tensorrt
 
 
 def require_cuda_torch():
     """The TensorRT runtime keeps each stream's state in CUDA memory owned by PyTorch."""
     import torch
+
     if not torch.cuda.is_available():
-        why = ("this PyTorch build has no CUDA" if torch.version.cuda is None
-               else "no CUDA device is visible")
-        raise TensorRTUnavailable(f"the TensorRT backend needs a CUDA GPU through PyTorch: {why} "
-                                  f"(torch {torch.__version__})")
+        why = "this PyTorch build has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+        raise TensorRTUnavailable(
+            f"the TensorRT backend needs a CUDA GPU through PyTorch: {why} (torch {torch.__version__})"
+        )
     return torch
 
 
@@ -46,22 +49,29 @@ def gpu_identity(device_index=0):
     PyTorch when it sees CUDA, else from nvidia-smi. Raises TensorRTUnavailable without a GPU."""
     try:
         import torch
+
         if torch.cuda.is_available():
             major, minor = torch.cuda.get_device_capability(device_index)
             return torch.cuda.get_device_name(device_index), f"{major}.{minor}"
-    except Exception:   # a broken CUDA setup reads as "no GPU" below
+    except Exception:  # a broken CUDA setup reads as "no GPU" below
         pass
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         rows = [r.split(",") for r in out.stdout.strip().splitlines() if r.strip()]
         if out.returncode == 0 and len(rows) > device_index:
             name, cc = (v.strip() for v in rows[device_index][:2])
             return name, cc
     except (OSError, subprocess.TimeoutExpired):
         pass
-    raise TensorRTUnavailable("no NVIDIA GPU found (neither PyTorch nor nvidia-smi sees one): "
-                              "TensorRT engines are built on, and for, the GPU that runs them")
+    raise TensorRTUnavailable(
+        "no NVIDIA GPU found (neither PyTorch nor nvidia-smi sees one): "
+        "TensorRT engines are built on, and for, the GPU that runs them"
+    )
 
 
 def plugin_search_paths():

@@ -5,5 +5,4 @@ from .id_buffer import IDBuffer
 from .mask_decoder import MaskDecoder
 from .pixel_decoder import PixelDecoder
 
-__all__ = ["HistoryCompressor", "HistoryDecoder", "HistoryMarker", "IDBuffer", "MaskDecoder",
-           "PixelDecoder"]
+__all__ = ["HistoryCompressor", "HistoryDecoder", "HistoryMarker", "IDBuffer", "MaskDecoder", "PixelDecoder"]

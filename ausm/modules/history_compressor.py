@@ -8,6 +8,7 @@ Each layer (pre-norm, residual):
 Two forms over the same weights: ``forward_clip`` (all T frames at once, the SSM in
 its chunked form) and ``step`` (one frame, the SSM's recurrent step).
 """
+
 import torch.nn as nn
 
 from ..ssm import build_ssm
@@ -31,7 +32,7 @@ class CompressorLayer(nn.Module):
     def forward_clip(self, x, pos, state=None):
         """x: [B, T, N, D]; state: (conv, ssm) with batch B*N. Returns (x, state)."""
         B, T, N, D = x.shape
-        seq = self.norm_ssm(x).permute(0, 2, 1, 3).reshape(B * N, T, D)   # one sequence per pixel
+        seq = self.norm_ssm(x).permute(0, 2, 1, 3).reshape(B * N, T, D)  # one sequence per pixel
         y, state = self.ssm(seq, state)
         x = x + y.view(B, N, T, D).permute(0, 2, 1, 3)
         return self._spatial(x.reshape(B * T, N, D), pos).view(B, T, N, D), state
@@ -46,8 +47,9 @@ class CompressorLayer(nn.Module):
 class HistoryCompressor(nn.Module):
     def __init__(self, dim, num_layers, num_heads, ffn_dim, ssm, ssm_args, dropout=0.0):
         super().__init__()
-        self.layers = nn.ModuleList(CompressorLayer(dim, num_heads, ffn_dim, ssm, ssm_args, dropout)
-                                    for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            CompressorLayer(dim, num_heads, ffn_dim, ssm, ssm_args, dropout) for _ in range(num_layers)
+        )
         self.norm = nn.LayerNorm(dim)
 
     def state_shapes(self, batch_pixels):

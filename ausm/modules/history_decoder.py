@@ -1,5 +1,6 @@
 """History Decoder: the current frame's features X_t (queries) read the compressed
 history F_t (keys/values) and become G_t. Pre-norm transformer decoder layers."""
+
 import torch.nn as nn
 
 from .layers import FFN, Attention
@@ -26,8 +27,9 @@ class HistoryDecoderLayer(nn.Module):
 class HistoryDecoder(nn.Module):
     def __init__(self, dim, num_layers, num_heads, ffn_dim, self_attn=True, dropout=0.0):
         super().__init__()
-        self.layers = nn.ModuleList(HistoryDecoderLayer(dim, num_heads, ffn_dim, self_attn, dropout)
-                                    for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            HistoryDecoderLayer(dim, num_heads, ffn_dim, self_attn, dropout) for _ in range(num_layers)
+        )
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x, memory, pos):

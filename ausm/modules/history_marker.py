@@ -5,6 +5,7 @@ ID vectors covering it, S = sum_i M_i A_i / (eps + sum_i M_i), and the compresso
 input is E_t = X_{t-1} + S_t. At t = 1, X_0 is a learned start token broadcast over the
 map, so prompts given at the first frame are painted onto it the same way.
 """
+
 import torch
 import torch.nn as nn
 
@@ -28,8 +29,7 @@ class HistoryMarker(nn.Module):
         if m.shape[-2:] != (h, w):
             rh, rw = m.shape[-2] // h, m.shape[-1] // w
             if (rh * h, rw * w) != tuple(m.shape[-2:]):
-                raise ValueError(f"mask grid {tuple(m.shape[-2:])} is not a multiple of the "
-                                 f"feature grid {(h, w)}")
+                raise ValueError(f"mask grid {tuple(m.shape[-2:])} is not a multiple of the feature grid {(h, w)}")
             # area average: a feature cell half covered by the mask gets weight one half
             m = m.unflatten(-1, (w, rw)).unflatten(-3, (h, rh)).mean((-3, -1))
         m = m * valid.to(m.dtype)[..., None, None]

@@ -1,5 +1,6 @@
 """The ID buffer: N_id learned D-vectors. An object tracked in a stream owns one slot;
 its vector marks the object's pixels in the history and is its query in the mask decoder."""
+
 import torch
 import torch.nn as nn
 

@@ -1,4 +1,5 @@
 """Transformer building blocks shared by the AUSM modules."""
+
 import math
 
 import torch
@@ -23,10 +24,9 @@ class Attention(nn.Module):
     def forward(self, q, k, v, mask=None):
         B, Lq, C = q.shape
         h = self.num_heads
-        split = lambda t: t.unflatten(-1, (h, C // h)).transpose(1, 2)   # [B, h, L, C/h]
+        split = lambda t: t.unflatten(-1, (h, C // h)).transpose(1, 2)  # [B, h, L, C/h]
         q, k, v = split(self.q_proj(q)), split(self.k_proj(k)), split(self.v_proj(v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).reshape(B, Lq, C))
 
 
@@ -59,10 +59,10 @@ def sine_position_embedding(h, w, dim, device=None, dtype=torch.float32, tempera
     A pure function of the map size, so the parallel and streaming paths share it exactly."""
     npf = dim // 2
     eps, scale = 1e-6, 2 * math.pi
-    y = (torch.arange(1, h + 1, device=device, dtype=torch.float32) / (h + eps) * scale)
-    x = (torch.arange(1, w + 1, device=device, dtype=torch.float32) / (w + eps) * scale)
+    y = torch.arange(1, h + 1, device=device, dtype=torch.float32) / (h + eps) * scale
+    x = torch.arange(1, w + 1, device=device, dtype=torch.float32) / (w + eps) * scale
     dim_t = temperature ** (2 * (torch.arange(npf, device=device) // 2) / npf)
-    py, px = y[:, None] / dim_t, x[:, None] / dim_t                   # [h, npf], [w, npf]
+    py, px = y[:, None] / dim_t, x[:, None] / dim_t  # [h, npf], [w, npf]
     py = torch.stack([py[:, 0::2].sin(), py[:, 1::2].cos()], dim=2).flatten(1)
     px = torch.stack([px[:, 0::2].sin(), px[:, 1::2].cos()], dim=2).flatten(1)
     pos = torch.cat([py[:, None, :].expand(h, w, npf), px[None, :, :].expand(h, w, npf)], dim=-1)

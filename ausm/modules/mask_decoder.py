@@ -22,6 +22,7 @@ looks where its object was, where G_t carries its ID mark. An empty history mask
 (object not visible) attends everywhere. Both the parallel and streaming paths pass the
 same history masks, so they stay identical.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -32,8 +33,9 @@ from .layers import FFN, MLP, Attention, sine_position_embedding
 class MaskDecoder(nn.Module):
     NUM_LEVELS = 3
 
-    def __init__(self, dim, num_layers, num_heads, ffn_dim, num_det_queries, num_classes,
-                 dropout=0.0, history_first=False):
+    def __init__(
+        self, dim, num_layers, num_heads, ffn_dim, num_det_queries, num_classes, dropout=0.0, history_first=False
+    ):
         super().__init__()
         self.num_heads = num_heads
         self.history_first = history_first
@@ -59,8 +61,8 @@ class MaskDecoder(nn.Module):
         objectness = self.objectness(q).squeeze(-1)
         # gradients do not flow through the attention mask (as in Mask2Former)
         small = F.interpolate(masks.detach(), size=attn_size, mode="bilinear", align_corners=False)
-        attend = (small > 0).flatten(2)                                  # sigmoid > 0.5
-        attend = attend | ~attend.any(-1, keepdim=True)                  # empty -> attend all
+        attend = (small > 0).flatten(2)  # sigmoid > 0.5
+        attend = attend | ~attend.any(-1, keepdim=True)  # empty -> attend all
         return {"mask_logits": masks, "class_logits": classes, "objectness_logits": objectness}, attend
 
     @staticmethod
@@ -86,7 +88,7 @@ class MaskDecoder(nn.Module):
         # an ID vector is both the content and the positional identity of its query
         qpos = torch.cat([id_queries, det_pos], dim=1)
         key_ok = torch.cat([id_valid, id_valid.new_ones(B, det_feat.shape[1])], dim=1)
-        self_mask = key_ok[:, None, None, :]                             # [B, 1, 1, Q]
+        self_mask = key_ok[:, None, None, :]  # [B, 1, 1, Q]
 
         memory = []
         for i, lvl in enumerate(levels):
@@ -101,8 +103,7 @@ class MaskDecoder(nn.Module):
             attend = torch.cat([self.history_attention(id_masks, memory[0][2]), attend[:, K:]], dim=1)
         for i in range(len(self.cross_attn)):
             src, pos, _ = memory[i % self.NUM_LEVELS]
-            q = self.norm_cross[i](q + self.cross_attn[i](q + qpos, src + pos, src,
-                                                          mask=attend.unsqueeze(1)))
+            q = self.norm_cross[i](q + self.cross_attn[i](q + qpos, src + pos, src, mask=attend.unsqueeze(1)))
             q = self.norm_self[i](q + self.self_attn[i](q + qpos, q + qpos, q, mask=self_mask))
             q = self.norm_ffn[i](q + self.ffn[i](q))
             out, attend = self.predict(q, mask_features, memory[(i + 1) % self.NUM_LEVELS][2])

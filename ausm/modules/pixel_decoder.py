@@ -6,6 +6,7 @@ attention encoder (a custom CUDA op), an FPN top-down path, optionally preceded 
 ``num_encoder_layers`` plain transformer encoder layers on the coarsest level, where
 tokens are few (h*w/1024) so full self-attention is cheap. Pure PyTorch, ONNX-friendly.
 """
+
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -29,13 +30,14 @@ class PixelDecoder(nn.Module):
     def __init__(self, in_channels, dim, num_encoder_layers=0, num_heads=8, ffn_dim=1024):
         super().__init__()
         self.lateral = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, dim, 1, bias=False), group_norm(dim)) for c in in_channels)
+            nn.Sequential(nn.Conv2d(c, dim, 1, bias=False), group_norm(dim)) for c in in_channels
+        )
         # output convs for 1/4, 1/8, 1/16 (1/32 goes straight out of the encoder)
         self.output = nn.ModuleList(
             nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1, bias=False), group_norm(dim), nn.ReLU())
-            for _ in in_channels[:-1])
-        self.encoder = nn.ModuleList(EncoderLayer(dim, num_heads, ffn_dim)
-                                     for _ in range(num_encoder_layers))
+            for _ in in_channels[:-1]
+        )
+        self.encoder = nn.ModuleList(EncoderLayer(dim, num_heads, ffn_dim) for _ in range(num_encoder_layers))
         self.mask_features = nn.Conv2d(dim, dim, 1)
 
     def forward(self, feats):

@@ -5,13 +5,23 @@ A runner has ``name``, ``device``, ``initial_state(hw)`` and
 contract of ``AUSM.step``. ``stream_session(model, runner)`` puts one under the usual
 StreamSession (prompts, IDs, results stay in ausm/session.py).
 """
+
 from .onnxruntime_runner import OnnxRuntimeStepRunner, OnnxRuntimeUnavailable
 from .session_adapter import RunnerModel, stream_session
-from .tensorrt_runner import TensorRTEngine, TensorRTStepRunner
 from .tensorrt_rtx_runner import TensorRTRtxEngine
+from .tensorrt_runner import TensorRTEngine, TensorRTStepRunner
 from .torch_runner import TorchStepRunner
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt", "tensorrt_rtx")
 
-__all__ = ["BACKENDS", "OnnxRuntimeStepRunner", "OnnxRuntimeUnavailable", "RunnerModel",
-           "TensorRTEngine", "TensorRTRtxEngine", "TensorRTStepRunner", "TorchStepRunner", "stream_session"]
+__all__ = [
+    "BACKENDS",
+    "OnnxRuntimeStepRunner",
+    "OnnxRuntimeUnavailable",
+    "RunnerModel",
+    "TensorRTEngine",
+    "TensorRTRtxEngine",
+    "TensorRTStepRunner",
+    "TorchStepRunner",
+    "stream_session",
+]

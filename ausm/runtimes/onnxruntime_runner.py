@@ -5,6 +5,7 @@ so no custom-op library is needed. One ``InferenceSession`` per input size serve
 stream (``run`` is thread-safe and the runner keeps no per-stream state: the state
 travels in and out of each call).
 """
+
 import threading
 
 import numpy as np
@@ -22,8 +23,8 @@ def import_onnxruntime():
         import onnxruntime
     except ImportError as e:
         raise OnnxRuntimeUnavailable(
-            f"the onnxruntime backend needs the 'onnxruntime' package ({e}); "
-            "pip install onnxruntime") from e
+            f"the onnxruntime backend needs the 'onnxruntime' package ({e}); pip install onnxruntime"
+        ) from e
     return onnxruntime
 
 
@@ -35,6 +36,7 @@ class OnnxRuntimeStepRunner:
     """``source``: an .onnx path exported for one input size, or a callable hw -> path
     (e.g. ``functools.partial(cached_step_onnx, model)``) for sizes known only at the
     first frame."""
+
     name = "onnxruntime"
 
     def __init__(self, model, source, num_threads=0, providers=None):
@@ -44,7 +46,7 @@ class OnnxRuntimeStepRunner:
         self.num_threads = int(num_threads)
         self.providers = list(providers or ["CPUExecutionProvider"])
         self._source = source
-        self._sessions = {}          # input hw -> (session, spec, output names)
+        self._sessions = {}  # input hw -> (session, spec, output names)
         self._lock = threading.Lock()
         if not callable(source):
             self._load(source)
@@ -73,8 +75,7 @@ class OnnxRuntimeStepRunner:
                 return self._sessions[hw]
             if not callable(self._source):
                 have = ", ".join(f"{h}x{w}" for h, w in self._sessions)
-                raise ValueError(f"the ONNX step was exported for {have}, the frame is "
-                                 f"{hw[0]}x{hw[1]} at model input")
+                raise ValueError(f"the ONNX step was exported for {have}, the frame is {hw[0]}x{hw[1]} at model input")
             return self._load(self._source(hw))
 
     def initial_state(self, hw):
@@ -82,8 +83,12 @@ class OnnxRuntimeStepRunner:
 
     def step(self, image, state, id_slots, id_masks, id_valid):
         sess, spec, names = self._session_for(tuple(image.shape[-2:]))
-        feeds = dict(zip(FRAME_INPUTS, (_numpy(image.float()), _numpy(id_slots.long()),
-                                        _numpy(id_masks.float()), _numpy(id_valid.bool()))))
+        feeds = dict(
+            zip(
+                FRAME_INPUTS,
+                (_numpy(image.float()), _numpy(id_slots.long()), _numpy(id_masks.float()), _numpy(id_valid.bool())),
+            )
+        )
         for name, t in zip(spec.state_names, state):
             feeds[STATE_IN + name] = _numpy(t.float())
         values = sess.run(names, feeds)

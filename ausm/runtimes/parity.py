@@ -17,6 +17,7 @@ history pixel; from then on the closed-loop states legitimately differ at that p
 state geometrically). Lock step is the arithmetic check; closed loop is what a user sees.
 Used by the tests (short streams) and bench/backends.py (the 100-frame acceptance check).
 """
+
 from dataclasses import dataclass, field
 from typing import List
 
@@ -41,8 +42,7 @@ def moving_shapes(t, hw, num_shapes=4, seed=0):
         cx = (rng.uniform(0.2, 0.8) * W + age * rng.uniform(-1.5, 1.5)) % W
         cy = (rng.uniform(0.2, 0.8) * H + age * rng.uniform(-1.0, 1.0)) % H
         r = rng.uniform(0.08, 0.16) * min(H, W)
-        shape = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r) if k % 2 else \
-            ((abs(xx - cx) < r) & (abs(yy - cy) < 0.7 * r))
+        shape = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r) if k % 2 else ((abs(xx - cx) < r) & (abs(yy - cy) < 0.7 * r))
         img[shape] = rng.integers(0, 256, 3, dtype=np.uint8)
     return img
 
@@ -51,18 +51,29 @@ def scripted_prompts(num_frames, hw):
     """{frame index: [Prompt, ...]} exercising every prompt kind over the stream."""
     H, W = hw
     box = [0.1 * W, 0.1 * H, 0.45 * W, 0.5 * H]
-    script = {0: [Prompt(PromptAction.ADD, object_id=1000, box=box, image_size=hw)],
-              3: [Prompt(PromptAction.ADD, object_id=1001, points=[[0.7 * W, 0.6 * H], [0.75 * W, 0.3 * H]],
-                         point_labels=[1, 0], image_size=hw)],
-              num_frames // 3: [Prompt(PromptAction.REFINE, object_id=1000,
-                                       box=[0.2 * W, 0.2 * H, 0.6 * W, 0.7 * H], image_size=hw)],
-              num_frames // 2: [Prompt(PromptAction.REMOVE, object_id=1001)]}
+    script = {
+        0: [Prompt(PromptAction.ADD, object_id=1000, box=box, image_size=hw)],
+        3: [
+            Prompt(
+                PromptAction.ADD,
+                object_id=1001,
+                points=[[0.7 * W, 0.6 * H], [0.75 * W, 0.3 * H]],
+                point_labels=[1, 0],
+                image_size=hw,
+            )
+        ],
+        num_frames // 3: [
+            Prompt(PromptAction.REFINE, object_id=1000, box=[0.2 * W, 0.2 * H, 0.6 * W, 0.7 * H], image_size=hw)
+        ],
+        num_frames // 2: [Prompt(PromptAction.REMOVE, object_id=1001)],
+    }
     return {k: v for k, v in script.items() if k < num_frames}
 
 
 class TeeRunner:
     """Runs ``reference`` and ``candidate`` on the same inputs; the stream follows the
     reference, the candidate's distance from it is recorded per call."""
+
     name = "tee"
 
     def __init__(self, reference, candidate):
@@ -76,31 +87,32 @@ class TeeRunner:
     def step(self, image, state, id_slots, id_masks, id_valid):
         out, nxt = self.reference.step(image, state, id_slots, id_masks, id_valid)
         dev = self.candidate.device
-        out_c, nxt_c = self.candidate.step(image.to(dev), [s.to(dev) for s in state],
-                                           id_slots.to(dev), id_masks.to(dev), id_valid.to(dev))
+        out_c, nxt_c = self.candidate.step(
+            image.to(dev), [s.to(dev) for s in state], id_slots.to(dev), id_masks.to(dev), id_valid.to(dev)
+        )
         self.state_max_abs.append(_max_abs(nxt, nxt_c))
-        self.logit_max_abs.append(_max_abs([out["mask_logits"], out["objectness_logits"]],
-                                           [out_c["mask_logits"], out_c["objectness_logits"]]))
+        self.logit_max_abs.append(
+            _max_abs([out["mask_logits"], out["objectness_logits"]], [out_c["mask_logits"], out_c["objectness_logits"]])
+        )
         return out, nxt
 
 
 def _max_abs(xs, ys):
-    return max(float((a.detach().cpu().float() - b.detach().cpu().float()).abs().max())
-               for a, b in zip(xs, ys))
+    return max(float((a.detach().cpu().float() - b.detach().cpu().float()).abs().max()) for a, b in zip(xs, ys))
 
 
 @dataclass
 class ParityReport:
     frames: int = 0
-    min_iou: List[float] = field(default_factory=list)        # per frame, over tracks
+    min_iou: List[float] = field(default_factory=list)  # per frame, over tracks
     state_max_abs: List[float] = field(default_factory=list)  # per frame, closed loop
     lockstep_state_max_abs: List[float] = field(default_factory=list)
     lockstep_logit_max_abs: List[float] = field(default_factory=list)
     history_pixels_differing: List[int] = field(default_factory=list)  # per frame, closed loop
     history_pixels_total: int = 0
     tracks_seen: set = field(default_factory=set)
-    new_tracks: int = 0                                       # discoveries + prompted adds
-    worst: tuple = None                                       # (frame, track id, iou)
+    new_tracks: int = 0  # discoveries + prompted adds
+    worst: tuple = None  # (frame, track id, iou)
 
     @property
     def worst_iou(self):
@@ -119,11 +131,13 @@ class ParityReport:
         return next((t for t, d in enumerate(self.state_max_abs) if d > tol), None)
 
     def summary(self):
-        return (f"{self.frames} frames, {len(self.tracks_seen)} tracks ({self.new_tracks} started); "
-                f"closed loop: min mask IoU {self.worst_iou:.4f}, max |state diff| "
-                f"{self.worst_state_diff:.2e}; lock step: max |state diff| "
-                f"{self.worst_lockstep_state_diff:.2e}, max |logit diff| "
-                f"{max(self.lockstep_logit_max_abs, default=0.0):.2e}")
+        return (
+            f"{self.frames} frames, {len(self.tracks_seen)} tracks ({self.new_tracks} started); "
+            f"closed loop: min mask IoU {self.worst_iou:.4f}, max |state diff| "
+            f"{self.worst_state_diff:.2e}; lock step: max |state diff| "
+            f"{self.worst_lockstep_state_diff:.2e}, max |logit diff| "
+            f"{max(self.lockstep_logit_max_abs, default=0.0):.2e}"
+        )
 
 
 def mask_iou(a, b):
@@ -131,13 +145,15 @@ def mask_iou(a, b):
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
-def compare_sessions(model, reference_runner, candidate_runner, num_frames, frame_hw,
-                     prompts=None, seed=0, settings=None):
+def compare_sessions(
+    model, reference_runner, candidate_runner, num_frames, frame_hw, prompts=None, seed=0, settings=None
+):
     """Run the scripted stream through a reference session and a candidate session (both
     StreamSession over ``model``; see the module docstring) and report how far apart they are.
     ``candidate_runner`` is used twice: as the closed-loop session's runner and inside the
     reference's TeeRunner."""
     from .session_adapter import stream_session
+
     prompts = scripted_prompts(num_frames, frame_hw) if prompts is None else prompts
     tee = TeeRunner(reference_runner, candidate_runner)
     reference = stream_session(model, tee, settings)
@@ -162,8 +178,7 @@ def compare_sessions(model, reference_runner, candidate_runner, num_frames, fram
         rep.min_iou.append(min(ious) if ious else 1.0)
         with torch.no_grad():
             rep.state_max_abs.append(_max_abs(reference._state, candidate._state))
-            rep.history_pixels_differing.append(
-                int((reference._masks.cpu() != candidate._masks.cpu()).sum()))
+            rep.history_pixels_differing.append(int((reference._masks.cpu() != candidate._masks.cpu()).sum()))
             rep.history_pixels_total = reference._masks.numel()
         rep.frames += 1
     rep.lockstep_state_max_abs = tee.state_max_abs

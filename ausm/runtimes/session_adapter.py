@@ -7,6 +7,7 @@ real AUSM except ``step`` (and the initial state), which go to a runner: torch,
 onnxruntime or TensorRT. So every backend shares one implementation of the stream
 semantics, and a backend is only a different way to compute one frame.
 """
+
 import torch
 
 from ..session import StreamSession
@@ -39,7 +40,7 @@ class RunnerModel:
         return self.runner.step(frame, state, id_slots, id_masks, id_valid)
 
     def __getattr__(self, name):
-        if name == "_model":   # not yet set (copy / unpickle): no recursion through here
+        if name == "_model":  # not yet set (copy / unpickle): no recursion through here
             raise AttributeError(name)
         # shapes and sizes (mask_size, feature_size, state_names, ...) are the model's
         return getattr(self._model, name)

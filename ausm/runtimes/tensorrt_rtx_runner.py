@@ -7,6 +7,7 @@ run, so every context shares one *runtime cache*, loaded from the file beside th
 at start and written back (atomically) after a stream's first frame and on ``close``.
 A cache made on another GPU or driver is rejected by TensorRT-RTX and simply rebuilt.
 """
+
 import logging
 import threading
 from pathlib import Path
@@ -14,8 +15,16 @@ from typing import Dict, Optional
 
 from ..export.engine_cache import read_sidecar
 from ..export.step_io import StepSpec
-from ..export.tensorrt_rtx import (RtxEngineKey, TensorRTRtxUnavailable, atomic_write, check_engine_io,
-                                   dtype_name, import_tensorrt_rtx, normalize_cc, runtime_cache_path)
+from ..export.tensorrt_rtx import (
+    RtxEngineKey,
+    TensorRTRtxUnavailable,
+    atomic_write,
+    check_engine_io,
+    dtype_name,
+    import_tensorrt_rtx,
+    normalize_cc,
+    runtime_cache_path,
+)
 from ..export.tensorrt_support import require_cuda_torch
 from .tensorrt_runner import TensorRTStepRunner, _torch_dtype
 
@@ -27,14 +36,17 @@ def engine_io(engine, trt) -> Dict:
     io = {}
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
-        io[name] = (tuple(int(d) for d in engine.get_tensor_shape(name)),
-                    dtype_name(trt, engine.get_tensor_dtype(name)),
-                    engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT)
+        io[name] = (
+            tuple(int(d) for d in engine.get_tensor_shape(name)),
+            dtype_name(trt, engine.get_tensor_dtype(name)),
+            engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
+        )
     return io
 
 
 class TensorRTRtxEngine:
     """One deserialised TensorRT-RTX engine per process; ``new_runner()`` per stream."""
+
     runner_name = "tensorrt_rtx"
 
     def __init__(self, engine_path, model, device_index: int = 0, check_target: bool = True):
@@ -45,8 +57,10 @@ class TensorRTRtxEngine:
         self.engine_path = Path(engine_path)
         meta = read_sidecar(engine_path)
         if not meta or "io" not in meta:
-            raise ValueError(f"{engine_path} has no TensorRT-RTX metadata file ({engine_path}.json): "
-                             "build engines with python -m ausm.export.tensorrt_rtx")
+            raise ValueError(
+                f"{engine_path} has no TensorRT-RTX metadata file ({engine_path}.json): "
+                "build engines with python -m ausm.export.tensorrt_rtx"
+            )
         self.key = RtxEngineKey.from_dict(meta["key"])
         self.spec = StepSpec.from_metadata(meta["step"])
         if self.spec.state_names != model.state_names():
@@ -58,20 +72,25 @@ class TensorRTRtxEngine:
             raise TensorRTRtxUnavailable(
                 f"{engine_path.name} was built for compute capabilities {', '.join(self.key.targets)}; "
                 f"this GPU ({self.gpu_name}) is {self.cc}. Rebuild with --targets current on an RTX GPU; "
-                "Hopper (9.0) and Jetson are not TensorRT-RTX targets (use backend 'tensorrt' or 'torch')")
+                "Hopper (9.0) and Jetson are not TensorRT-RTX targets (use backend 'tensorrt' or 'torch')"
+            )
         self.model = model
         self.logger = trt.Logger(trt.Logger.WARNING)
-        self.runtime = trt.Runtime(self.logger)          # must outlive the engine: kept here
+        self.runtime = trt.Runtime(self.logger)  # must outlive the engine: kept here
         with torch.cuda.device(self.device):
             self.engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:
-            raise RuntimeError(f"TensorRT-RTX could not deserialise {engine_path} (built by "
-                               f"TensorRT-RTX {self.key.tensorrt_rtx_version}, this is {trt.__version__})")
+            raise RuntimeError(
+                f"TensorRT-RTX could not deserialise {engine_path} (built by "
+                f"TensorRT-RTX {self.key.tensorrt_rtx_version}, this is {trt.__version__})"
+            )
         found = engine_io(self.engine, trt)
         recorded = {k: (tuple(v[0]), v[1], v[2]) for k, v in meta["io"].items()}
-        check_engine_io(found, recorded)                # the file is the one its sidecar describes
-        self.io = {name: (shape, _torch_dtype(trt, torch, self.engine.get_tensor_dtype(name)), is_in)
-                   for name, (shape, _, is_in) in found.items()}
+        check_engine_io(found, recorded)  # the file is the one its sidecar describes
+        self.io = {
+            name: (shape, _torch_dtype(trt, torch, self.engine.get_tensor_dtype(name)), is_in)
+            for name, (shape, _, is_in) in found.items()
+        }
         # one runtime cache for every context: kernels compiled for one stream serve all
         self.cache_path = runtime_cache_path(self.engine_path, self.gpu_name, self.cc)
         self.runtime_config = self.engine.create_runtime_config()
@@ -80,8 +99,11 @@ class TensorRTRtxEngine:
         if self.cache_path.is_file():
             self.cache_loaded = bool(self.runtime_cache.deserialize(self.cache_path.read_bytes()))
             if not self.cache_loaded:
-                log.warning("runtime cache %s was made on another GPU, driver or TensorRT-RTX: "
-                            "kernels are compiled again and the cache rewritten", self.cache_path)
+                log.warning(
+                    "runtime cache %s was made on another GPU, driver or TensorRT-RTX: "
+                    "kernels are compiled again and the cache rewritten",
+                    self.cache_path,
+                )
         self.runtime_config.set_runtime_cache(self.runtime_cache)
         self._save_lock = threading.Lock()
 
@@ -104,7 +126,7 @@ class TensorRTRtxEngine:
         self.torch.cuda.current_stream(self.device).synchronize()
         try:
             self.save_runtime_cache()
-        except OSError as e:        # a read-only cache directory costs start-up time, not frames
+        except OSError as e:  # a read-only cache directory costs start-up time, not frames
             log.warning("could not write the runtime cache %s: %s", self.cache_path, e)
 
     def close(self) -> None:

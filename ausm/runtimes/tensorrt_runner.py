@@ -11,18 +11,29 @@ current CUDA stream, so the session's own GPU work on the outputs is ordered aft
 Outputs (logits) live in per-runner buffers valid until that runner's next ``step``;
 StreamSession consumes them within the frame.
 """
+
 import threading
 
 from ..export.engine_cache import EngineKey, read_sidecar
 from ..export.onnx_export import file_sha256
 from ..export.step_io import FRAME_INPUTS, STATE_IN, STATE_OUT, StepSpec, split_outputs
-from ..export.tensorrt_support import (TensorRTUnavailable, find_plugin_library, import_tensorrt,
-                                       load_plugin_library, require_cuda_torch)
+from ..export.tensorrt_support import (
+    TensorRTUnavailable,
+    find_plugin_library,
+    import_tensorrt,
+    load_plugin_library,
+    require_cuda_torch,
+)
 
 
 def _torch_dtype(trt, torch, dtype):
-    table = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
-             trt.int8: torch.int8, trt.bool: torch.bool}
+    table = {
+        trt.float32: torch.float32,
+        trt.float16: torch.float16,
+        trt.int32: torch.int32,
+        trt.int8: torch.int8,
+        trt.bool: torch.bool,
+    }
     if hasattr(trt, "int64"):
         table[trt.int64] = torch.int64
     if dtype not in table:
@@ -38,8 +49,10 @@ class TensorRTEngine:
         self.torch = require_cuda_torch()
         meta = read_sidecar(engine_path)
         if not meta:
-            raise ValueError(f"{engine_path} has no metadata file ({engine_path}.json): "
-                             "build engines with python -m ausm.export.tensorrt_builder")
+            raise ValueError(
+                f"{engine_path} has no metadata file ({engine_path}.json): "
+                "build engines with python -m ausm.export.tensorrt_builder"
+            )
         self.key = EngineKey.from_dict(meta["key"])
         self.spec = StepSpec.from_metadata(meta["step"])
         if self.spec.state_names != model.state_names():
@@ -50,18 +63,23 @@ class TensorRTEngine:
         self.device = self.torch.device("cuda", device_index)
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.trt.init_libnvinfer_plugins(self.logger, "")
-        self.runtime = self.trt.Runtime(self.logger)   # must outlive the engine: kept here
+        self.runtime = self.trt.Runtime(self.logger)  # must outlive the engine: kept here
         with open(engine_path, "rb") as f:
             self.engine = self.runtime.deserialize_cuda_engine(f.read())
         if self.engine is None:
-            raise RuntimeError(f"TensorRT could not deserialise {engine_path} (built by TensorRT "
-                               f"{self.key.tensorrt_version} on {self.key.gpu_name}?)")
-        self.io = {}   # name -> (shape, torch dtype, is_input)
+            raise RuntimeError(
+                f"TensorRT could not deserialise {engine_path} (built by TensorRT "
+                f"{self.key.tensorrt_version} on {self.key.gpu_name}?)"
+            )
+        self.io = {}  # name -> (shape, torch dtype, is_input)
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             is_input = self.engine.get_tensor_mode(name) == self.trt.TensorIOMode.INPUT
-            self.io[name] = (tuple(self.engine.get_tensor_shape(name)),
-                             _torch_dtype(self.trt, self.torch, self.engine.get_tensor_dtype(name)), is_input)
+            self.io[name] = (
+                tuple(self.engine.get_tensor_shape(name)),
+                _torch_dtype(self.trt, self.torch, self.engine.get_tensor_dtype(name)),
+                is_input,
+            )
         missing = set(self.spec.inputs + self.spec.outputs) - set(self.io)
         if missing:
             raise ValueError(f"{engine_path} lacks tensors {sorted(missing)}")
@@ -75,9 +93,11 @@ class TensorRTEngine:
                     return
             except OSError:
                 continue
-        raise TensorRTUnavailable("the engine uses the SelectiveStateUpdate plugin, but no plugin "
-                                  f"library with the same build was found (looked at {candidates}); "
-                                  "rebuild the engine (force_rebuild) after rebuilding the plugin")
+        raise TensorRTUnavailable(
+            "the engine uses the SelectiveStateUpdate plugin, but no plugin "
+            f"library with the same build was found (looked at {candidates}); "
+            "rebuild the engine (force_rebuild) after rebuilding the plugin"
+        )
 
     def stream_handle(self):
         """PyTorch's current CUDA stream: the engine runs in order with the session's GPU work."""
@@ -114,8 +134,7 @@ class TensorRTStepRunner:
     def _check_size(self, hw):
         if tuple(hw) != tuple(self.spec.input_hw):
             h, w = self.spec.input_hw
-            raise ValueError(f"the TensorRT engine was built for {h}x{w}, the frame is "
-                             f"{hw[0]}x{hw[1]} at model input")
+            raise ValueError(f"the TensorRT engine was built for {h}x{w}, the frame is {hw[0]}x{hw[1]} at model input")
 
     def _state_set(self, state):
         """Index of our buffer set that *is* ``state`` (same memory), else None."""
@@ -151,7 +170,7 @@ class TensorRTStepRunner:
             if not self._stepped:
                 self._stepped = True
                 hook = getattr(self.engine, "after_first_step", None)
-                if hook is not None:   # TensorRT-RTX: keep the kernels just compiled
+                if hook is not None:  # TensorRT-RTX: keep the kernels just compiled
                     hook()
             names = list(self._outputs) + [STATE_OUT + n for n in self.spec.state_names]
             return split_outputs(names, list(self._outputs.values()) + list(self._states[dst]))

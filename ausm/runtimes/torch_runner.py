@@ -4,6 +4,7 @@
 attention and the rest in bf16/fp16 while the SSM keeps its own fp32 region (ausm/ssm
 disables autocast there), so the recurrent state stays fp32; the logits are handed back
 as fp32, as every runner does."""
+
 from typing import Optional
 
 import torch

@@ -5,6 +5,7 @@ Both share one interface:
     step(u [B, D], state) -> (y, state)               one time step
     allocate_state(batch, device) / state_shapes(batch)
 """
+
 from .mamba1 import Mamba
 from .mamba2 import Mamba2
 

@@ -1,4 +1,5 @@
 """Pieces both SSM variants share: fp32 regions, dt initialisation, the causal conv."""
+
 import contextlib
 import math
 
@@ -30,9 +31,9 @@ def causal_conv_with_state(x, conv_state, conv):
     """Depthwise causal conv over a segment x [B, L, C], continuing from conv_state
     [B, C, K] (the last K inputs seen, zeros at the start). Returns (y [B, L, C], new_state)."""
     K = conv.kernel_size[0]
-    xt = x.transpose(1, 2)                                       # [B, C, L]
+    xt = x.transpose(1, 2)  # [B, C, L]
     xin = torch.cat([conv_state[..., 1:].to(xt.dtype), xt], dim=-1)  # K-1 history + L new
-    y = F.conv1d(xin, conv.weight, conv.bias, groups=conv.groups)    # no padding: length L
+    y = F.conv1d(xin, conv.weight, conv.bias, groups=conv.groups)  # no padding: length L
     new_state = torch.cat([conv_state.to(xt.dtype), xt], dim=-1)[..., -K:]
     return y.transpose(1, 2), new_state
 

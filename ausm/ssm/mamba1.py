@@ -21,6 +21,7 @@ The state is ``(conv_state [B, d_inner, d_conv], ssm_state [B, d_inner, d_state]
 the layout of mamba_ssm's ``allocate_inference_cache``. It is always float32 (or
 float64 when the module is float64): half-precision states drift within tens of steps.
 """
+
 import math
 
 import torch
@@ -32,9 +33,23 @@ from .common import causal_conv_with_state, conv_step, fp32_region, init_dt_bias
 
 
 class Mamba(nn.Module):
-    def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank="auto",
-                 dt_min=0.001, dt_max=0.1, dt_init="random", dt_scale=1.0, dt_init_floor=1e-4,
-                 conv_bias=True, bias=False, chunk_size=64, **unused):
+    def __init__(
+        self,
+        d_model,
+        d_state=16,
+        d_conv=4,
+        expand=2,
+        dt_rank="auto",
+        dt_min=0.001,
+        dt_max=0.1,
+        dt_init="random",
+        dt_scale=1.0,
+        dt_init_floor=1e-4,
+        conv_bias=True,
+        bias=False,
+        chunk_size=64,
+        **unused,
+    ):
         super().__init__()
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
         self.d_inner = int(expand * d_model)
@@ -42,19 +57,19 @@ class Mamba(nn.Module):
         self.chunk_size = chunk_size
 
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias)
-        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner,
-                                padding=d_conv - 1, bias=conv_bias)
+        self.conv1d = nn.Conv1d(
+            self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1, bias=conv_bias
+        )
         self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)
-                                            ).repeat(self.d_inner, 1))
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1))
         self.D = nn.Parameter(torch.ones(self.d_inner))
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias)
         self.A_log._no_weight_decay = True
         self.D._no_weight_decay = True
 
         # Same initialisation as mamba_ssm, so training from scratch behaves alike.
-        std = self.dt_rank ** -0.5 * dt_scale
+        std = self.dt_rank**-0.5 * dt_scale
         with torch.no_grad():
             if dt_init == "constant":
                 self.dt_proj.weight.fill_(std)
@@ -89,8 +104,8 @@ class Mamba(nn.Module):
             dt = dt @ self.dt_proj.weight.t()  # bias is applied inside the scan, as mamba_ssm does
             A = -torch.exp(self.A_log.to(u.dtype))
             y, ssm_state = dispatch.selective_scan(
-                x, dt, A, Bm, Cm, self.D.to(u.dtype), z, self.dt_proj.bias.to(u.dtype),
-                ssm_state, self.chunk_size)
+                x, dt, A, Bm, Cm, self.D.to(u.dtype), z, self.dt_proj.bias.to(u.dtype), ssm_state, self.chunk_size
+            )
             y = self.out_proj(y)
         return y.to(out_dtype), (conv_state, ssm_state)
 
@@ -107,8 +122,8 @@ class Mamba(nn.Module):
             dt, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
             dt = F.softplus(dt @ self.dt_proj.weight.t() + self.dt_proj.bias)
             A = -torch.exp(self.A_log.to(u.dtype))
-            dA = torch.exp(dt.unsqueeze(-1) * A)                       # [B, d, n]
-            dBx = (dt * x).unsqueeze(-1) * Bm.unsqueeze(1)             # [B, d, n]
+            dA = torch.exp(dt.unsqueeze(-1) * A)  # [B, d, n]
+            dBx = (dt * x).unsqueeze(-1) * Bm.unsqueeze(1)  # [B, d, n]
             ssm_state = ssm_state * dA + dBx
             y = (ssm_state @ Cm.unsqueeze(-1)).squeeze(-1) + self.D * x
             y = self.out_proj(y * F.silu(z))
@@ -129,11 +144,11 @@ def selective_scan_torch(x, dt, A, B, C, D, z, dt_bias, h0, chunk_size):
     ys = []
     for s in range(0, x.shape[1], chunk_size):
         sl = slice(s, s + chunk_size)
-        a = torch.exp(dt[:, sl].unsqueeze(-1) * A)                       # [b, c, d, n]
+        a = torch.exp(dt[:, sl].unsqueeze(-1) * A)  # [b, c, d, n]
         b = (dt[:, sl] * x[:, sl]).unsqueeze(-1) * B[:, sl].unsqueeze(2)  # [b, c, d, n]
         b = torch.cat([b[:, :1] + a[:, :1] * h.unsqueeze(1), b[:, 1:]], dim=1)
         a, hs = _prefix_scan(a, b)
-        ys.append((hs @ C[:, sl].unsqueeze(-1)).squeeze(-1))               # [b, c, d]
+        ys.append((hs @ C[:, sl].unsqueeze(-1)).squeeze(-1))  # [b, c, d]
         h = hs[:, -1]
     y = torch.cat(ys, dim=1) + x * D
     return y * F.silu(z), h

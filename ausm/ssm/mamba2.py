@@ -16,6 +16,7 @@ ngroups=1, D_has_hdim=False, rmsnorm=True, norm_before_gate=False):
 linear recurrence between chunks), ``step`` the recurrence one token at a time.
 State: ``(conv_state [B, conv_dim, d_conv], ssm_state [B, nheads, headdim, d_state])``.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -40,10 +41,24 @@ class GatedRMSNorm(nn.Module):
 
 
 class Mamba2(nn.Module):
-    def __init__(self, d_model, d_state=128, d_conv=4, expand=2, headdim=64, ngroups=1,
-                 A_init_range=(1, 16), dt_min=0.001, dt_max=0.1, dt_init_floor=1e-4,
-                 dt_limit=(0.0, float("inf")), bias=False, conv_bias=True, chunk_size=64,
-                 **unused):
+    def __init__(
+        self,
+        d_model,
+        d_state=128,
+        d_conv=4,
+        expand=2,
+        headdim=64,
+        ngroups=1,
+        A_init_range=(1, 16),
+        dt_min=0.001,
+        dt_max=0.1,
+        dt_init_floor=1e-4,
+        dt_limit=(0.0, float("inf")),
+        bias=False,
+        conv_bias=True,
+        chunk_size=64,
+        **unused,
+    ):
         super().__init__()
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
         self.d_inner = int(expand * d_model)
@@ -55,10 +70,10 @@ class Mamba2(nn.Module):
         self.chunk_size = chunk_size
         self.conv_dim = self.d_inner + 2 * ngroups * d_state
 
-        self.in_proj = nn.Linear(d_model, 2 * self.d_inner + 2 * ngroups * d_state + self.nheads,
-                                 bias=bias)
-        self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, d_conv, groups=self.conv_dim,
-                                padding=d_conv - 1, bias=conv_bias)
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner + 2 * ngroups * d_state + self.nheads, bias=bias)
+        self.conv1d = nn.Conv1d(
+            self.conv_dim, self.conv_dim, d_conv, groups=self.conv_dim, padding=d_conv - 1, bias=conv_bias
+        )
         self.dt_bias = nn.Parameter(init_dt_bias(self.nheads, dt_min, dt_max, dt_init_floor))
         A = torch.empty(self.nheads).uniform_(*A_init_range)
         self.A_log = nn.Parameter(torch.log(A))
@@ -70,8 +85,7 @@ class Mamba2(nn.Module):
 
     # -- state -------------------------------------------------------------------
     def state_shapes(self, batch):
-        return [(batch, self.conv_dim, self.d_conv),
-                (batch, self.nheads, self.headdim, self.d_state)]
+        return [(batch, self.conv_dim, self.d_conv), (batch, self.nheads, self.headdim, self.d_state)]
 
     def allocate_state(self, batch, device=None, dtype=None):
         dtype = dtype or ssm_dtype(self.in_proj.weight)
@@ -83,9 +97,11 @@ class Mamba2(nn.Module):
     def _split_xbc(self, xbc):
         gn = self.ngroups * self.d_state
         x, Bm, Cm = xbc.split([self.d_inner, gn, gn], dim=-1)
-        return (x.unflatten(-1, (self.nheads, self.headdim)),
-                Bm.unflatten(-1, (self.ngroups, self.d_state)),
-                Cm.unflatten(-1, (self.ngroups, self.d_state)))
+        return (
+            x.unflatten(-1, (self.nheads, self.headdim)),
+            Bm.unflatten(-1, (self.ngroups, self.d_state)),
+            Cm.unflatten(-1, (self.ngroups, self.d_state)),
+        )
 
     def _dt(self, dt):
         dt = F.softplus(dt + self.dt_bias)
@@ -106,8 +122,9 @@ class Mamba2(nn.Module):
             xbc, conv_state = causal_conv_with_state(xbc, conv_state, self.conv1d)
             x, Bm, Cm = self._split_xbc(F.silu(xbc))
             A = -torch.exp(self.A_log.to(u.dtype))
-            y, ssm_state = dispatch.ssd_scan(x, dt, A, Bm, Cm, self.D.to(u.dtype), self.dt_bias,
-                                             self.dt_limit, ssm_state, self.chunk_size)
+            y, ssm_state = dispatch.ssd_scan(
+                x, dt, A, Bm, Cm, self.D.to(u.dtype), self.dt_bias, self.dt_limit, ssm_state, self.chunk_size
+            )
             y = self.out_proj(self.norm(y.flatten(-2), z))
         return y.to(out_dtype), (conv_state, ssm_state)
 
@@ -120,11 +137,11 @@ class Mamba2(nn.Module):
             conv_state, ssm_state = state
             z, xbc, dt = self._split_in_proj(self.in_proj(u))
             xbc, conv_state = conv_step(xbc, conv_state, self.conv1d)
-            x, Bm, Cm = self._split_xbc(F.silu(xbc))                    # x [B,h,p]; B,C [B,g,n]
+            x, Bm, Cm = self._split_xbc(F.silu(xbc))  # x [B,h,p]; B,C [B,g,n]
             rep = self.nheads // self.ngroups
             Bm, Cm = Bm.repeat_interleave(rep, dim=1), Cm.repeat_interleave(rep, dim=1)  # [B,h,n]
-            dt = self._dt(dt)                                            # [B, h]
-            dA = torch.exp(dt * -torch.exp(self.A_log))                  # [B, h]
+            dt = self._dt(dt)  # [B, h]
+            dA = torch.exp(dt * -torch.exp(self.A_log))  # [B, h]
             dBx = (dt.unsqueeze(-1) * x).unsqueeze(-1) * Bm.unsqueeze(2)  # [B, h, p, n]
             ssm_state = ssm_state * dA[..., None, None] + dBx
             y = (ssm_state @ Cm.unsqueeze(-1)).squeeze(-1) + self.D[:, None] * x
@@ -137,7 +154,7 @@ def _segsum(a):
     Built from masked cumulative sums rather than differences of one cumsum, so that
     long chunks do not lose precision by subtracting large numbers."""
     T = a.shape[-1]
-    a = a.unsqueeze(-1).expand(*a.shape, T)                  # a[..., i, j] = a_i
+    a = a.unsqueeze(-1).expand(*a.shape, T)  # a[..., i, j] = a_i
     lower = torch.ones(T, T, dtype=torch.bool, device=a.device).tril(-1)
     s = torch.cumsum(a.masked_fill(~lower, 0), dim=-2)
     return s.masked_fill(~torch.ones_like(lower).tril(0), float("-inf"))
@@ -165,20 +182,20 @@ def ssd_scan_torch(x, dt, A, B, C, D, dt_bias, dt_limit, h0, chunk_size):
         dt = F.pad(dt, (0, 0, 0, pad))
     nc = x.shape[1] // chunk_size
     chunk = lambda t: t.unflatten(1, (nc, chunk_size))
-    xdt = chunk(x * dt.unsqueeze(-1))                         # [b, c, L, h, p]
-    B, C = chunk(B), chunk(C)                                  # [b, c, L, h, n]
-    a = chunk(dt * A).permute(0, 3, 1, 2)                      # [b, h, c, L]
+    xdt = chunk(x * dt.unsqueeze(-1))  # [b, c, L, h, p]
+    B, C = chunk(B), chunk(C)  # [b, c, L, h, n]
+    a = chunk(dt * A).permute(0, 3, 1, 2)  # [b, h, c, L]
     a_cum = torch.cumsum(a, dim=-1)
 
     # inside each chunk: y = (C B^T * decay) x, an attention-like quadratic form
-    decay = torch.exp(_segsum(a))                              # [b, h, c, L, L]
+    decay = torch.exp(_segsum(a))  # [b, h, c, L, L]
     y_in = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", C, B, decay, xdt)
 
     # state each chunk contributes at its end, then chained across chunks
-    to_end = torch.exp(a_cum[..., -1:] - a_cum)                # [b, h, c, L]
+    to_end = torch.exp(a_cum[..., -1:] - a_cum)  # [b, h, c, L]
     chunk_states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, to_end, xdt)
     states = torch.cat([h0.unsqueeze(1).to(chunk_states.dtype), chunk_states], dim=1)
-    chunk_decay = torch.exp(_segsum(F.pad(a_cum[..., -1], (1, 0))))   # [b, h, c+1, c+1]
+    chunk_decay = torch.exp(_segsum(F.pad(a_cum[..., -1], (1, 0))))  # [b, h, c+1, c+1]
     states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
     prev_states, final = states[:, :-1], states[:, -1]
 

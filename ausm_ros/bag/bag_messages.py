@@ -3,6 +3,7 @@
 Camera frames are decoded with ausm_ros.image_conversion, the node's own decoder, so
 the pixels a score or an overlay is computed on are exactly those the node saw.
 """
+
 import cv2
 import numpy as np
 
@@ -29,8 +30,15 @@ def header(ns, frame_id):
 def _raw_image(pixels, hdr, encoding, bytes_per_pixel, dtype):
     height, width = pixels.shape[:2]
     data = np.frombuffer(np.ascontiguousarray(pixels, dtype=dtype).tobytes(), dtype=np.uint8)
-    return msg_class(layout.IMAGE)(header=hdr, height=height, width=width, encoding=encoding, is_bigendian=0,
-                                   step=width * bytes_per_pixel, data=data)
+    return msg_class(layout.IMAGE)(
+        header=hdr,
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=width * bytes_per_pixel,
+        data=data,
+    )
 
 
 def rgb_image(rgb, hdr):
@@ -67,19 +75,33 @@ def compressed_labels(labels, hdr):
 
 def label_info(hdr, class_names):
     vision_class = msg_class("vision_msgs/msg/VisionClass")
-    return msg_class(layout.LABEL_INFO)(header=hdr, class_map=[vision_class(class_id=i, class_name=n)
-                                                               for i, n in enumerate(class_names)], threshold=0.0)
+    return msg_class(layout.LABEL_INFO)(
+        header=hdr, class_map=[vision_class(class_id=i, class_name=n) for i, n in enumerate(class_names)], threshold=0.0
+    )
 
 
 def object_prompt(hdr, prompt_id, object_id, mask, class_name="", stream="", action=0):
     """An ADD (by default) prompt carrying a full-size mono8 mask."""
     box = msg_class("vision_msgs/msg/BoundingBox2D")(
-        center=msg_class("vision_msgs/msg/Pose2D")(position=msg_class("vision_msgs/msg/Point2D")(x=0.0, y=0.0),
-                                                    theta=0.0), size_x=0.0, size_y=0.0)
+        center=msg_class("vision_msgs/msg/Pose2D")(
+            position=msg_class("vision_msgs/msg/Point2D")(x=0.0, y=0.0), theta=0.0
+        ),
+        size_x=0.0,
+        size_y=0.0,
+    )
     mask_msg = mono8_image((np.asarray(mask) > 0).astype(np.uint8) * 255, hdr)
-    return msg_class(layout.OBJECT_PROMPT)(header=hdr, stream=stream, prompt_id=int(prompt_id), action=int(action),
-                                           object_id=int(object_id), points=[], has_box=False, box=box,
-                                           mask=mask_msg, class_id=class_name)
+    return msg_class(layout.OBJECT_PROMPT)(
+        header=hdr,
+        stream=stream,
+        prompt_id=int(prompt_id),
+        action=int(action),
+        object_id=int(object_id),
+        points=[],
+        has_box=False,
+        box=box,
+        mask=mask_msg,
+        class_id=class_name,
+    )
 
 
 def string(text):
@@ -109,7 +131,7 @@ def labels(msg, msgtype):
     data = np.asarray(msg.data, dtype=np.uint8)
     if step < 2 * width or data.size < step * height:
         raise ImageError(f"label image {width}x{height} with step {step} holds only {data.size} bytes")
-    rows = data[:step * height].reshape(height, step)[:, :2 * width]
+    rows = data[: step * height].reshape(height, step)[:, : 2 * width]
     return rows.copy().view(">u2" if msg.is_bigendian else "<u2").astype(np.uint16)
 
 

@@ -5,6 +5,7 @@ error is re-raised here as a BagError that names the file and says what is wrong
 it in plain words. Reading all messages of a topic also checks their number against
 the bag's index, so a cut-off file is not taken for a short recording.
 """
+
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +40,10 @@ def explain(error):
 @dataclass
 class BagMessage:
     topic: str
-    log_ns: int          # the bag's timestamp: receive time for recordings, the stamp for our datasets
+    log_ns: int  # the bag's timestamp: receive time for recordings, the stamp for our datasets
     msgtype: str
     raw: bytes
-    index: int           # position of this message in its topic, from 0
+    index: int  # position of this message in its topic, from 0
     _msg: object = None
 
     @property
@@ -61,7 +62,7 @@ class BagFile:
         try:
             self._reader = Reader(self.path)
             self._reader.open()
-        except Exception as error:  # noqa: BLE001 - rosbags raises many types; all mean "unreadable"
+        except Exception as error:
             raise BagError(f"{self._where()}: cannot open the bag: {explain(error)}") from error
         self.topics = {}
         for connection in self._reader.connections:
@@ -122,21 +123,26 @@ class BagFile:
                     connection, log_ns, raw = next(iterator)
                 except StopIteration:
                     break
-                except (Exception, sqlite3.Error) as error:  # noqa: BLE001
+                except (Exception, sqlite3.Error) as error:
                     where = ", ".join(f"{t} {n}" for t, n in seen.items())
-                    raise BagError(f"{self._where()}: cannot read the messages (read so far: {where}): "
-                                   f"{explain(error)}") from error
+                    raise BagError(
+                        f"{self._where()}: cannot read the messages (read so far: {where}): {explain(error)}"
+                    ) from error
                 message = BagMessage(connection.topic, log_ns, connection.msgtype, raw, seen[connection.topic])
                 seen[connection.topic] += 1
                 try:
                     message.msg  # noqa: B018 - decode now, so a corrupt message is named where it is
-                except Exception as error:  # noqa: BLE001
-                    raise BagError(f"{self._where()}: message {message.index} on {connection.topic} "
-                                   f"(bag time {log_ns / 1e9:.6f} s) cannot be decoded as {connection.msgtype}: "
-                                   f"{explain(error)}") from error
+                except Exception as error:
+                    raise BagError(
+                        f"{self._where()}: message {message.index} on {connection.topic} "
+                        f"(bag time {log_ns / 1e9:.6f} s) cannot be decoded as {connection.msgtype}: "
+                        f"{explain(error)}"
+                    ) from error
                 yield message
         for topic, n in seen.items():
             expected = self.count(topic)
             if n != expected:
-                raise BagError(f"{self._where()}: topic '{topic}' holds {n} messages but the bag's index lists "
-                               f"{expected}: the bag is truncated or corrupt")
+                raise BagError(
+                    f"{self._where()}: topic '{topic}' holds {n} messages but the bag's index lists "
+                    f"{expected}: the bag is truncated or corrupt"
+                )

@@ -1,4 +1,5 @@
 """Write rosbag2 bags (mcap or sqlite3) through rosbags, one connection per topic."""
+
 import shutil
 import threading
 from pathlib import Path

@@ -1,4 +1,5 @@
 """What the bag command-line tools share: error handling, progress bars, argument types."""
+
 import argparse
 import functools
 import sys
@@ -13,6 +14,7 @@ def progress(enabled):
     if not enabled:
         return None
     from tqdm import tqdm
+
     return functools.partial(tqdm, leave=False, dynamic_ncols=True)
 
 

@@ -1,7 +1,8 @@
 """`ausm-bag-overlay`: an mp4 (and a few PNGs) of a replay: input frames with the node's masks and track ids.
 
-  ausm-bag-overlay demo_replay/unprompted --out overlay.mp4 --png-dir frames
+ausm-bag-overlay demo_replay/unprompted --out overlay.mp4 --png-dir frames
 """
+
 import argparse
 import sys
 
@@ -25,6 +26,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     from ausm_ros.bag.overlay_video import write_overlay
     from ausm_ros.bag.replay_record import read_record
+
     record = read_record(args.output_bag, args.stream)
     source = args.input or (record.info or {}).get("input_bag")
     if not source:

@@ -5,6 +5,7 @@ first_stamp + i / fps (bag time and header stamp alike, unless stamps are given)
 sequence starts `sequence_gap_sec` after the previous one ends, so a node with the
 default reset_on_gap_sec restarts its stream there.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,12 +23,12 @@ LABEL_FORMATS = ("raw", "png")
 @dataclass
 class WriteOptions:
     fps: float = 10.0
-    image_format: str = "raw"          # raw: sensor_msgs/Image rgb8; jpeg / png: CompressedImage
+    image_format: str = "raw"  # raw: sensor_msgs/Image rgb8; jpeg / png: CompressedImage
     jpeg_quality: int = 90
-    label_format: str = "png"          # raw: mono16 Image; png: 16-bit png CompressedImage (lossless, small)
+    label_format: str = "png"  # raw: mono16 Image; png: 16-bit png CompressedImage (lossless, small)
     frame_id: str = "camera"
     image_topic: str = layout.IMAGE_TOPIC
-    start_sec: float = 1000.0          # stamps must be > 0: a zero prompt stamp means "next frame"
+    start_sec: float = 1000.0  # stamps must be > 0: a zero prompt stamp means "next frame"
     sequence_gap_sec: float = layout.DEFAULT_SEQUENCE_GAP_SEC
     storage: str = "mcap"
     compress: bool = False
@@ -55,9 +56,13 @@ class EvalBagWriter:
         self._next_log = int(round(self.options.start_sec * NS))
         self._prompt_id = 0
         self._topics = layout.gt_topics(self.options.label_format == "png")
-        self._bag = BagWriter(path, self.options.storage, self.options.compress, overwrite=overwrite,
-                              custom_data={"ausm_ros.bag_format": layout.BAG_FORMAT,
-                                           "ausm_ros.source": source_note})
+        self._bag = BagWriter(
+            path,
+            self.options.storage,
+            self.options.compress,
+            overwrite=overwrite,
+            custom_data={"ausm_ros.bag_format": layout.BAG_FORMAT, "ausm_ros.source": source_note},
+        )
         self.path = self._bag.path
 
     def _times(self, count, stamps=None):
@@ -79,8 +84,12 @@ class EvalBagWriter:
         if opts.image_format == "raw":
             self._bag.write(opts.camera_topic, layout.IMAGE, log_ns, bm.rgb_image(rgb, hdr))
         else:
-            self._bag.write(opts.camera_topic, layout.COMPRESSED_IMAGE, log_ns,
-                            bm.compressed_rgb(rgb, hdr, opts.image_format, opts.jpeg_quality))
+            self._bag.write(
+                opts.camera_topic,
+                layout.COMPRESSED_IMAGE,
+                log_ns,
+                bm.compressed_rgb(rgb, hdr, opts.image_format, opts.jpeg_quality),
+            )
 
     def _write_labels(self, labels, log_ns, stamp):
         hdr = bm.header(stamp, self.options.frame_id)
@@ -101,20 +110,37 @@ class EvalBagWriter:
             raise BagError(f"video {clip.video} has {clip.num_instances} objects; mono16 labels hold 65535")
         log_times, stamps = self._times(clip.num_frames, stamps)
         class_names = list(class_names)
-        objects = [layout.ObjectInfo(label=n + 1, dataset_id=int(clip.instance_ids[n]),
-                                     category=int(clip.category_ids[n]),
-                                     class_name=class_names[clip.category_ids[n]]
-                                     if 0 <= clip.category_ids[n] < len(class_names) else "")
-                   for n in range(clip.num_instances)]
+        objects = [
+            layout.ObjectInfo(
+                label=n + 1,
+                dataset_id=int(clip.instance_ids[n]),
+                category=int(clip.category_ids[n]),
+                class_name=class_names[clip.category_ids[n]] if 0 <= clip.category_ids[n] < len(class_names) else "",
+            )
+            for n in range(clip.num_instances)
+        ]
         info = layout.SequenceInfo(
-            name=clip.video, dataset=clip.dataset, index=len(self.sequences), num_frames=clip.num_frames,
-            width=clip.width, height=clip.height, first_stamp_ns=stamps[0], last_stamp_ns=stamps[-1],
-            fps=self.options.fps, has_ground_truth=bool(clip.annotated.any()), class_names=class_names,
-            objects=objects)
+            name=clip.video,
+            dataset=clip.dataset,
+            index=len(self.sequences),
+            num_frames=clip.num_frames,
+            width=clip.width,
+            height=clip.height,
+            first_stamp_ns=stamps[0],
+            last_stamp_ns=stamps[-1],
+            fps=self.options.fps,
+            has_ground_truth=bool(clip.annotated.any()),
+            class_names=class_names,
+            objects=objects,
+        )
         self._write_info(info, log_times[0])
         if class_names:
-            self._bag.write(self._topics["label_info"], layout.LABEL_INFO, log_times[0],
-                            bm.label_info(bm.header(stamps[0], self.options.frame_id), class_names))
+            self._bag.write(
+                self._topics["label_info"],
+                layout.LABEL_INFO,
+                log_times[0],
+                bm.label_info(bm.header(stamps[0], self.options.frame_id), class_names),
+            )
         prompted = set()
         for t, (log_ns, stamp) in enumerate(zip(log_times, stamps)):
             if clip.annotated[t]:
@@ -125,9 +151,18 @@ class EvalBagWriter:
                     if obj.label not in prompted and mask.any():
                         prompted.add(obj.label)
                         self._prompt_id += 1
-                        self._bag.write(self._topics["prompts"], layout.OBJECT_PROMPT, log_ns, bm.object_prompt(
-                            bm.header(stamp, self.options.frame_id), self._prompt_id, obj.label, mask,
-                            obj.class_name))
+                        self._bag.write(
+                            self._topics["prompts"],
+                            layout.OBJECT_PROMPT,
+                            log_ns,
+                            bm.object_prompt(
+                                bm.header(stamp, self.options.frame_id),
+                                self._prompt_id,
+                                obj.label,
+                                mask,
+                                obj.class_name,
+                            ),
+                        )
             self._write_frame(clip.frames[t], log_ns, stamp)
         self.sequences.append(info)
         return info
@@ -148,9 +183,17 @@ class EvalBagWriter:
             raise BagError(f"sequence {name} has no frames")
         log_times, stamps = self._times(count)
         info = layout.SequenceInfo(
-            name=name, dataset=dataset, index=len(self.sequences), num_frames=count, width=int(size[1]),
-            height=int(size[0]), first_stamp_ns=stamps[0], last_stamp_ns=stamps[-1], fps=self.options.fps,
-            has_ground_truth=False)
+            name=name,
+            dataset=dataset,
+            index=len(self.sequences),
+            num_frames=count,
+            width=int(size[1]),
+            height=int(size[0]),
+            first_stamp_ns=stamps[0],
+            last_stamp_ns=stamps[-1],
+            fps=self.options.fps,
+            has_ground_truth=False,
+        )
         self._write_info(info, log_times[0])
         self.sequences.append(info)
         return info

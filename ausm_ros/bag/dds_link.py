@@ -5,6 +5,7 @@ block on "has frame N's output arrived" while callbacks keep recording. Messages
 as serialized CDR: frames go out byte-for-byte as stored in the bag, and what the node
 publishes is recorded byte-for-byte, the way `ros2 bag play` / `ros2 bag record` do.
 """
+
 import threading
 import time
 
@@ -36,10 +37,10 @@ class DdsLink:
         self.diagnostics_name = diagnostics_name
         self._record = record
         self._cv = threading.Condition()
-        self.outputs = {}          # stamp_ns -> [receive_ns, ...]
+        self.outputs = {}  # stamp_ns -> [receive_ns, ...]
         self.last_output_ns = 0
-        self.acks = []             # (receive_ns, PromptAck)
-        self.diagnostics = []      # (receive_ns, {key: value}) of our stream
+        self.acks = []  # (receive_ns, PromptAck)
+        self.diagnostics = []  # (receive_ns, {key: value}) of our stream
         self.subscriptions = []
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
@@ -47,7 +48,7 @@ class DdsLink:
         msg_class = CompressedImage if image_msgtype == layout.COMPRESSED_IMAGE else Image
         self.image_pub = self.node.create_publisher(msg_class, image_topic, FRAMES)
         self.prompt_pub = self.node.create_publisher(ObjectPrompt, topics["prompts"], RELIABLE)
-        self.clock_pub = None      # only for nodes on sim time: other nodes may be listening to /clock
+        self.clock_pub = None  # only for nodes on sim time: other nodes may be listening to /clock
         self._subscribe(InstanceSegmentation, topics["instances"], layout.INSTANCES, self._on_instances)
         self._subscribe(Detection2DArray, topics["detections"], layout.DETECTIONS, None)
         self._subscribe(PromptAck, topics["prompt_ack"], layout.PROMPT_ACK, self._on_ack)
@@ -66,6 +67,7 @@ class DdsLink:
             self._record(topic, msgtype, raw, now)
             if handler is not None:
                 handler(typestore().deserialize_cdr(raw, msgtype), now)
+
         self.subscriptions.append(self.node.create_subscription(msg_class, topic, callback, RELIABLE, raw=True))
 
     def _on_instances(self, msg, now):
@@ -106,8 +108,11 @@ class DdsLink:
     def connected(self):
         """The perception node subscribes to our frames and prompts, and publishes outputs we hear."""
         inst = next(s for s in self.subscriptions if s.topic_name == self.topics["instances"])
-        return (self.image_pub.get_subscription_count() > 0 and self.prompt_pub.get_subscription_count() > 0
-                and inst.get_publisher_count() > 0)
+        return (
+            self.image_pub.get_subscription_count() > 0
+            and self.prompt_pub.get_subscription_count() > 0
+            and inst.get_publisher_count() > 0
+        )
 
     def publish_frame(self, raw):
         self.image_pub.publish(bytes(raw))
@@ -143,6 +148,7 @@ class DdsLink:
     def node_parameters(self, node_name, names, timeout=5.0):
         """Values of the perception node's parameters via its parameter service ({} if unreachable)."""
         from rcl_interfaces.srv import GetParameters
+
         client = self.node.create_client(GetParameters, f"/{node_name.strip('/')}/get_parameters")
         try:
             if not client.wait_for_service(timeout_sec=timeout):
@@ -153,8 +159,13 @@ class DdsLink:
                 time.sleep(0.01)
             if not future.done():
                 return {}
-            fields = {1: "bool_value", 2: "integer_value", 3: "double_value", 4: "string_value",
-                      9: "string_array_value"}
+            fields = {
+                1: "bool_value",
+                2: "integer_value",
+                3: "double_value",
+                4: "string_value",
+                9: "string_array_value",
+            }
             out = {}
             for name, value in zip(names, future.result().values):
                 if value.type in fields:

@@ -10,6 +10,7 @@ of the unprompted pass and the score tables, and writes demo_output/overlay.mp4,
 demo_output/frames/*.png and demo_output/report.json (output bags and node logs under
 demo_output/replay/).
 """
+
 import argparse
 import importlib.util
 import os
@@ -29,8 +30,9 @@ def bundled_bag():
     candidates = [CHECKOUT / "data" / "bags" / "synthetic_demo"]
     try:
         from ament_index_python.packages import get_package_share_directory
+
         candidates.append(Path(get_package_share_directory("ausm_ros")) / "data" / "bags" / "synthetic_demo")
-    except Exception:  # noqa: BLE001 - no ament index or no installed package: the checkout only
+    except Exception:
         pass
     return next((c for c in candidates if (c / "metadata.yaml").exists()), candidates[0])
 
@@ -44,6 +46,7 @@ def print_tracks(eval_bag, record, out=print):
     """One line per frame: each track's id, class, score and box, as the node reported them."""
     from ausm_ros.bag.instances import decode
     from ausm_ros.bag.scoring import match_outputs
+
     matched, _, _ = match_outputs(eval_bag, record)
     for frame in eval_bag.frames:
         name = eval_bag.sequences[frame.sequence].name
@@ -51,8 +54,10 @@ def print_tracks(eval_bag, record, out=print):
             out(f"{name} #{frame.position:02d}: no output")
             continue
         d = decode(matched[frame.index][1])
-        tracks = [f"id {int(t)} {c or '-'} {s:.2f} [{b[0]:.0f},{b[1]:.0f},{b[2]:.0f},{b[3]:.0f}]"
-                  for t, c, s, b in zip(d.track_ids, d.classes, d.scores, d.boxes)]
+        tracks = [
+            f"id {int(t)} {c or '-'} {s:.2f} [{b[0]:.0f},{b[1]:.0f},{b[2]:.0f},{b[3]:.0f}]"
+            for t, c, s, b in zip(d.track_ids, d.classes, d.scores, d.boxes)
+        ]
         out(f"{name} #{frame.position:02d}: " + ("; ".join(tracks) if tracks else "no tracks"))
 
 
@@ -69,9 +74,14 @@ def main(argv=None):
     checkpoint = args.checkpoint or str(bundled_checkpoint())
     bag = args.bag or str(bundled_bag())
     if not Path(checkpoint).is_file():
-        raise BagError(f"checkpoint {checkpoint} not found" + (
-            " (the bundled demo checkpoint is not in this checkout yet); pass --checkpoint FILE"
-            if args.checkpoint is None else ""))
+        raise BagError(
+            f"checkpoint {checkpoint} not found"
+            + (
+                " (the bundled demo checkpoint is not in this checkout yet); pass --checkpoint FILE"
+                if args.checkpoint is None
+                else ""
+            )
+        )
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     if "ROS_DOMAIN_ID" not in os.environ:
         os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
@@ -85,9 +95,16 @@ def main(argv=None):
 
     out = Path(args.out)
     bar = cli_common.progress(not args.no_progress and sys.stderr.isatty())
-    report, _ = replay_and_score(bag, out / "replay", args.task, ReplayOptions(mode=args.mode),
-                                 NodeOptions(checkpoint=checkpoint, device=args.device), overwrite=True,
-                                 progress=bar, log=lambda text: text.startswith("warning") and print(text))
+    report, _ = replay_and_score(
+        bag,
+        out / "replay",
+        args.task,
+        ReplayOptions(mode=args.mode),
+        NodeOptions(checkpoint=checkpoint, device=args.device),
+        overwrite=True,
+        progress=bar,
+        log=lambda text: text.startswith("warning") and print(text),
+    )
     shown = "unprompted" if "unprompted" in report["passes"] else next(iter(report["passes"]))
     record = read_record(out / "replay" / shown)
     print(f"tracks per frame ({shown} pass):")

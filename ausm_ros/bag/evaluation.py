@@ -1,4 +1,5 @@
 """Replay a bag (one pass per task), score each pass, write the report: what `ausm-bag-replay` does."""
+
 from pathlib import Path
 
 from ausm_ros.bag import layout
@@ -14,15 +15,27 @@ from ausm_ros.bag.scoring import score_replay
 def tasks_for(eval_bag, wanted):
     """'both' means: prompted when the bag has prompts, unprompted always."""
     if wanted == "prompted" and not eval_bag.prompts:
-        raise BagError(f"{eval_bag.path}: a prompted pass needs ground-truth prompts and this bag has none "
-                       f"(no messages on {layout.GT_PROMPTS}); use --task unprompted")
+        raise BagError(
+            f"{eval_bag.path}: a prompted pass needs ground-truth prompts and this bag has none "
+            f"(no messages on {layout.GT_PROMPTS}); use --task unprompted"
+        )
     if wanted != "both":
         return [wanted]
     return (["prompted"] if eval_bag.prompts else []) + ["unprompted"]
 
 
-def replay_and_score(bag_path, out_dir, task="both", options=None, node_options=None, image_topic=None,
-                     overwrite=False, progress=None, log=print, env=None):
+def replay_and_score(
+    bag_path,
+    out_dir,
+    task="both",
+    options=None,
+    node_options=None,
+    image_topic=None,
+    overwrite=False,
+    progress=None,
+    log=print,
+    env=None,
+):
     """Returns (report dict, report path). Output bags go to OUT/<task>/, node logs beside them."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -41,8 +54,17 @@ def replay_and_score(bag_path, out_dir, task="both", options=None, node_options=
     return result, report_io.write_json(result, out_dir / "report.json")
 
 
-def score_offline(bag_path, output_bags, task=None, image_topic=None, stream=None, namespace=None, node_name=None,
-                  progress=None, log=print):
+def score_offline(
+    bag_path,
+    output_bags,
+    task=None,
+    image_topic=None,
+    stream=None,
+    namespace=None,
+    node_name=None,
+    progress=None,
+    log=print,
+):
     """Score recorded output bags against an input bag's ground truth."""
     passes = {}
     with EvalBag(bag_path, image_topic) as eval_bag:

@@ -1,4 +1,5 @@
 """InstanceSegmentation messages back into full-size masks, per track."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,12 +11,13 @@ from ausm_ros.image_conversion import mask_from_image
 class DecodedFrame:
     """What the node reported for one frame. The attribute names are those of
     ausm.session.FrameResult that result_messages.overlay reads."""
-    image_size: tuple          # (H, W)
-    track_ids: np.ndarray      # uint32 [K]
-    masks: np.ndarray          # bool [K, H, W]
-    boxes: np.ndarray          # float32 [K, 4] x1 y1 x2 y2
-    classes: list              # class id strings ('' = class-agnostic)
-    scores: np.ndarray         # float64 [K]
+
+    image_size: tuple  # (H, W)
+    track_ids: np.ndarray  # uint32 [K]
+    masks: np.ndarray  # bool [K, H, W]
+    boxes: np.ndarray  # float32 [K, 4] x1 y1 x2 y2
+    classes: list  # class id strings ('' = class-agnostic)
+    scores: np.ndarray  # float64 [K]
 
     @property
     def class_names(self):
@@ -39,7 +41,7 @@ def decode(msg):
         y, x = int(inst.y_offset), int(inst.x_offset)
         if y + crop.shape[0] > height or x + crop.shape[1] > width:
             raise ValueError(f"mask of track {inst.track_id} reaches outside the {width}x{height} image")
-        masks[k, y:y + crop.shape[0], x:x + crop.shape[1]] = crop
+        masks[k, y : y + crop.shape[0], x : x + crop.shape[1]] = crop
         ids.append(int(inst.track_id))
         b = det.bbox
         cx, cy = b.center.position.x, b.center.position.y
@@ -47,8 +49,14 @@ def decode(msg):
         hypothesis = det.results[0].hypothesis if len(det.results) else None
         classes.append(hypothesis.class_id if hypothesis else "")
         scores.append(float(hypothesis.score) if hypothesis else 0.0)
-    return DecodedFrame((height, width), np.array(ids, dtype=np.uint32), masks,
-                        np.array(boxes, dtype=np.float32).reshape(-1, 4), classes, np.array(scores, dtype=np.float64))
+    return DecodedFrame(
+        (height, width),
+        np.array(ids, dtype=np.uint32),
+        masks,
+        np.array(boxes, dtype=np.float32).reshape(-1, 4),
+        classes,
+        np.array(scores, dtype=np.float64),
+    )
 
 
 def reported_tracks(msg):

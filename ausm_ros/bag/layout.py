@@ -26,6 +26,7 @@ with the wall-clock time it arrived, plus the replay's own bookkeeping:
   /replay/prompts     ausm_ros/ObjectPrompt the prompts as sent, bag time = send time
   /replay/info        std_msgs/String JSON  how the replay ran (ReplayInfo)
 """
+
 import json
 from dataclasses import asdict, dataclass, field
 from typing import List
@@ -59,9 +60,9 @@ BAG_FORMAT = "ausm-eval-bag/1"
 
 @dataclass
 class ObjectInfo:
-    label: int                 # pixel value in the label images, 1..N
-    dataset_id: int            # the object's id in its dataset (palette index, annotation id, ...)
-    category: int = -1         # index into SequenceInfo.class_names, -1 = no class
+    label: int  # pixel value in the label images, 1..N
+    dataset_id: int  # the object's id in its dataset (palette index, annotation id, ...)
+    category: int = -1  # index into SequenceInfo.class_names, -1 = no class
     class_name: str = ""
 
 
@@ -69,7 +70,7 @@ class ObjectInfo:
 class SequenceInfo:
     name: str
     dataset: str
-    index: int                 # position in the bag, from 0
+    index: int  # position in the bag, from 0
     num_frames: int
     width: int
     height: int
@@ -91,14 +92,23 @@ class SequenceInfo:
 
 
 def gt_topics(compressed_labels):
-    return {"labels": GT_LABELS + (COMPRESSED_SUFFIX if compressed_labels else ""),
-            "label_info": GT_LABEL_INFO, "prompts": GT_PROMPTS, "sequence": GT_SEQUENCE}
+    return {
+        "labels": GT_LABELS + (COMPRESSED_SUFFIX if compressed_labels else ""),
+        "label_info": GT_LABEL_INFO,
+        "prompts": GT_PROMPTS,
+        "sequence": GT_SEQUENCE,
+    }
 
 
 def stream_topics(stream, namespace=""):
     """The node's topics for one stream: it uses relative names, so they sit in its namespace
     (all but /diagnostics, which is absolute)."""
     ns = f"/{namespace.strip('/')}" if namespace.strip("/") else ""
-    return {"instances": f"{ns}/{stream}/instances", "detections": f"{ns}/{stream}/detections",
-            "prompts": f"{ns}/prompts", "prompt_ack": f"{ns}/prompt_ack", "reset_stream": f"{ns}/reset_stream",
-            "diagnostics": "/diagnostics"}
+    return {
+        "instances": f"{ns}/{stream}/instances",
+        "detections": f"{ns}/{stream}/detections",
+        "prompts": f"{ns}/prompts",
+        "prompt_ack": f"{ns}/prompt_ack",
+        "reset_stream": f"{ns}/reset_stream",
+        "diagnostics": "/diagnostics",
+    }

@@ -5,6 +5,7 @@ MCAP chunks carry a CRC-32 of their uncompressed records; rosbags writes 0 there
 (rosbags, the mcap library, ros2 bag) verify a non-zero CRC, so adding it after the
 file is closed makes corruption anywhere in the message data a clear read error.
 """
+
 import struct
 from binascii import crc32
 
@@ -23,6 +24,7 @@ def _decompress(data, compression):
         return zstd.decompress(data)
     if compression == "lz4":
         from lz4.frame import decompress
+
         return decompress(data)
     raise ValueError(f"unknown chunk compression '{compression}'")
 
@@ -44,9 +46,9 @@ def add_chunk_crcs(path):
             if op == _CHUNK:
                 body = f.read(length)
                 (name_len,) = struct.unpack_from("<I", body, 28)
-                compression = body[32:32 + name_len].decode()
+                compression = body[32 : 32 + name_len].decode()
                 (records_len,) = struct.unpack_from("<Q", body, 32 + name_len)
-                records = body[40 + name_len:40 + name_len + records_len]
+                records = body[40 + name_len : 40 + name_len + records_len]
                 f.seek(body_start + 24)
                 f.write(struct.pack("<I", crc32(_decompress(records, compression))))
                 chunks += 1

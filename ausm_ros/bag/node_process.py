@@ -1,4 +1,5 @@
 """The perception node as a child process, started the way a user starts it (`python -m ausm_ros.perception_main`)."""
+
 import os
 import re
 import subprocess

@@ -4,6 +4,7 @@ The drawing is ausm_ros.result_messages.overlay, the node's own debug overlay, a
 the frames of the input bag and the InstanceSegmentation the node answered each with.
 Frames the node never answered are shown as they are, marked "no output".
 """
+
 from pathlib import Path
 
 import cv2
@@ -33,12 +34,13 @@ def _fit(image, size):
     resized = cv2.resize(image, (max(1, int(w * k)), max(1, int(h * k))), interpolation=cv2.INTER_AREA)
     out = np.zeros((*size, 3), dtype=np.uint8)
     y, x = (size[0] - resized.shape[0]) // 2, (size[1] - resized.shape[1]) // 2
-    out[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    out[y : y + resized.shape[0], x : x + resized.shape[1]] = resized
     return out
 
 
-def write_overlay(input_bag, record, out_path, png_dir=None, png_count=4, fps=None, alpha=0.5, min_side=360,
-                  progress=None):
+def write_overlay(
+    input_bag, record, out_path, png_dir=None, png_count=4, fps=None, alpha=0.5, min_side=360, progress=None
+):
     """Write the mp4 (codec mp4v) and `png_count` evenly spaced PNG frames; returns what was written."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,8 +55,11 @@ def write_overlay(input_bag, record, out_path, png_dir=None, png_count=4, fps=No
         writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), float(rate), (size[1], size[0]))
         if not writer.isOpened():
             raise BagError(f"{out_path}: OpenCV cannot write an mp4v video here")
-        png_at = set(np.linspace(0, len(eval_bag.frames) - 1, png_count).round().astype(int).tolist()) \
-            if png_dir and png_count > 0 else set()
+        png_at = (
+            set(np.linspace(0, len(eval_bag.frames) - 1, png_count).round().astype(int).tolist())
+            if png_dir and png_count > 0
+            else set()
+        )
         pngs = []
         bar = progress(total=len(eval_bag.frames), desc="overlay video", unit="frame") if progress else None
         try:
@@ -68,8 +73,9 @@ def write_overlay(input_bag, record, out_path, png_dir=None, png_count=4, fps=No
                     label = f"{count} track{'' if count == 1 else 's'}"
                 else:
                     drawn, label = rgb.copy(), "no output"
-                big = cv2.resize(drawn, (drawn.shape[1] * scale, drawn.shape[0] * scale),
-                                 interpolation=cv2.INTER_NEAREST)
+                big = cv2.resize(
+                    drawn, (drawn.shape[1] * scale, drawn.shape[0] * scale), interpolation=cv2.INTER_NEAREST
+                )
                 big = _fit(big, size)
                 _caption(big, f"{eval_bag.sequences[frame.sequence].name} #{frame.position}  {label}", scale)
                 writer.write(np.ascontiguousarray(big[..., ::-1]))
@@ -84,5 +90,10 @@ def write_overlay(input_bag, record, out_path, png_dir=None, png_count=4, fps=No
             writer.release()
             if bar:
                 bar.close()
-    return {"video": str(out_path), "frames": len(eval_bag.frames), "size": [size[1], size[0]], "fps": rate,
-            "pngs": pngs}
+    return {
+        "video": str(out_path),
+        "frames": len(eval_bag.frames),
+        "size": [size[1], size[0]],
+        "fps": rate,
+        "pngs": pngs,
+    }

@@ -17,6 +17,7 @@ and a class name the model does not know would get the prompt rejected).
 Each pass writes one output bag (see ausm_ros.bag.layout) and, when it started the node,
 the node's log beside it.
 """
+
 import json
 import threading
 import time
@@ -31,24 +32,33 @@ from ausm_ros.bag.typestore import typestore
 
 TASKS = ("prompted", "unprompted")
 MODES = ("lockstep", "realtime")
-NODE_PARAMETERS_OF_INTEREST = ("discovery", "reset_on_gap_sec", "release_after_frames", "use_sim_time",
-                               "diagnostics_period_sec", "image_qos_reliable", "checkpoint", "device", "backend")
+NODE_PARAMETERS_OF_INTEREST = (
+    "discovery",
+    "reset_on_gap_sec",
+    "release_after_frames",
+    "use_sim_time",
+    "diagnostics_period_sec",
+    "image_qos_reliable",
+    "checkpoint",
+    "device",
+    "backend",
+)
 
 
 @dataclass
 class ReplayOptions:
     mode: str = "lockstep"
-    rate: float = 1.0                 # realtime: playback speed
-    max_pause_sec: float = 1.0        # realtime: longer pauses between frames (sequence gaps) are cut to this
-    frame_timeout_sec: float = 30.0   # lockstep: wait this long for a frame's output, then resend it
+    rate: float = 1.0  # realtime: playback speed
+    max_pause_sec: float = 1.0  # realtime: longer pauses between frames (sequence gaps) are cut to this
+    frame_timeout_sec: float = 30.0  # lockstep: wait this long for a frame's output, then resend it
     max_resends: int = 1
-    node_timeout_sec: float = 120.0   # for the node to load its model and subscribe
+    node_timeout_sec: float = 120.0  # for the node to load its model and subscribe
     stream: str = "camera"
     namespace: str = ""
     node_name: str = "ausm_perception"
     storage: str = "mcap"
-    prompt_settle_sec: float = 0.2    # after sending a sequence's prompts, before its first frame
-    diagnostics_wait: int = 2         # /diagnostics messages awaited at each sequence end (resets per sequence)
+    prompt_settle_sec: float = 0.2  # after sending a sequence's prompts, before its first frame
+    diagnostics_wait: int = 2  # /diagnostics messages awaited at each sequence end (resets per sequence)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -62,12 +72,13 @@ class NodeOptions:
     """How to start the node for a pass (a pass given none attaches to a running node).
     checkpoint / device / num_threads left None come from the parameter file (the node's
     config/perception.yaml unless params_file says otherwise)."""
+
     checkpoint: Optional[str] = None
     device: Optional[str] = None
     num_threads: Optional[int] = None
     params_file: Optional[str] = None
-    extra: dict = field(default_factory=dict)   # further `name:=value` parameters
-    diagnostics_period_sec: float = 0.25        # often: resets are read per sequence from /diagnostics
+    extra: dict = field(default_factory=dict)  # further `name:=value` parameters
+    diagnostics_period_sec: float = 0.25  # often: resets are read per sequence from /diagnostics
 
     def parameters(self, eval_bag, task, options: ReplayOptions):
         """The node's parameters for this pass. Those that make the replay work (topics, QoS,
@@ -75,13 +86,17 @@ class NodeOptions:
         compressed = eval_bag.image_type == layout.COMPRESSED_IMAGE
         chosen = {"checkpoint": self.checkpoint, "device": self.device, "num_threads": self.num_threads}
         params = {name: value for name, value in chosen.items() if value is not None}
-        params.update({
-            "image_topics": [""] if compressed else [eval_bag.image_topic],
-            "compressed_image_topics": [eval_bag.image_topic] if compressed else [""],
-            "stream_names": [options.stream], "image_qos_reliable": True,
-            "discovery": task == "unprompted", "diagnostics_period_sec": float(self.diagnostics_period_sec),
-            "use_sim_time": options.mode == "realtime",
-        })
+        params.update(
+            {
+                "image_topics": [""] if compressed else [eval_bag.image_topic],
+                "compressed_image_topics": [eval_bag.image_topic] if compressed else [""],
+                "stream_names": [options.stream],
+                "image_qos_reliable": True,
+                "discovery": task == "unprompted",
+                "diagnostics_period_sec": float(self.diagnostics_period_sec),
+                "use_sim_time": options.mode == "realtime",
+            }
+        )
         if task == "prompted":
             # DAVIS-style evaluation: a prompted object is followed to the end of its video,
             # however long it is hidden (as ausm_train's evaluator runs the session).
@@ -114,8 +129,17 @@ class _Timeline:
 class ReplayPass:
     """One pass (prompted or unprompted) of one bag into one node."""
 
-    def __init__(self, eval_bag, task, out_bag, options: ReplayOptions, node_options: Optional[NodeOptions],
-                 progress=None, log=print, env=None):
+    def __init__(
+        self,
+        eval_bag,
+        task,
+        out_bag,
+        options: ReplayOptions,
+        node_options: Optional[NodeOptions],
+        progress=None,
+        log=print,
+        env=None,
+    ):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got '{task}'")
         self.eval_bag, self.task, self.options = eval_bag, task, options
@@ -135,9 +159,12 @@ class ReplayPass:
     def _node_alive(self):
         if self.node is not None and self.node.exit_code() is not None:
             cause = self.node.first_error()
-            raise RuntimeError(f"the perception node exited with code {self.node.exit_code()}"
-                               + (f": {cause}" if cause else "") + f"; its log is {self.node.log_path}, ending:\n"
-                               + self.node.log_tail(8))
+            raise RuntimeError(
+                f"the perception node exited with code {self.node.exit_code()}"
+                + (f": {cause}" if cause else "")
+                + f"; its log is {self.node.log_path}, ending:\n"
+                + self.node.log_tail(8)
+            )
 
     def _wait(self, condition, timeout):
         """link.wait, in slices, failing fast when the node process dies."""
@@ -153,14 +180,28 @@ class ReplayPass:
     def _start(self):
         from ausm_ros.bag.dds_link import DdsLink
         from ausm_ros.bag.node_process import NodeProcess
+
         if self.node_options is not None:
             params = self.node_options.parameters(self.eval_bag, self.task, self.options)
-            self.node = NodeProcess(params, self.out_bag.parent / f"{self.out_bag.name}.node.log", env=self.env,
-                                    params_file=self.node_options.params_file)
-        self.recorder = BagWriter(self.out_bag, self.options.storage, compress=True,
-                                  custom_data={"ausm_ros.bag_format": "ausm-replay-output/1"})
-        self.link = DdsLink(self.eval_bag.image_topic, self.eval_bag.image_type, self.topics, self._record,
-                            f"{self.options.node_name}: {self.options.stream}")
+            self.node = NodeProcess(
+                params,
+                self.out_bag.parent / f"{self.out_bag.name}.node.log",
+                env=self.env,
+                params_file=self.node_options.params_file,
+            )
+        self.recorder = BagWriter(
+            self.out_bag,
+            self.options.storage,
+            compress=True,
+            custom_data={"ausm_ros.bag_format": "ausm-replay-output/1"},
+        )
+        self.link = DdsLink(
+            self.eval_bag.image_topic,
+            self.eval_bag.image_type,
+            self.topics,
+            self._record,
+            f"{self.options.node_name}: {self.options.stream}",
+        )
 
     def _wait_for_node(self):
         what = "the node it started" if self.node else f"a running node ('{self.options.node_name}')"
@@ -168,17 +209,28 @@ class ReplayPass:
             raise RuntimeError(
                 f"no perception node answered within {self.options.node_timeout_sec:.0f} s (waited for {what} to "
                 f"subscribe to {self.eval_bag.image_topic} and {self.topics['prompts']} and publish "
-                f"{self.topics['instances']}); check ROS_DOMAIN_ID, the topic names and --stream")
+                f"{self.topics['instances']}); check ROS_DOMAIN_ID, the topic names and --stream"
+            )
         self.node_parameters = self.link.node_parameters(self.options.node_name, NODE_PARAMETERS_OF_INTEREST)
 
     def _write_info(self, finished):
-        info = {"task": self.task, "mode": self.options.mode, "rate": self.options.rate,
-                "input_bag": str(self.eval_bag.path.resolve()), "image_topic": self.eval_bag.image_topic,
-                "stream": self.options.stream, "namespace": self.options.namespace,
-                "node_name": self.options.node_name, "topics": self.topics,
-                "started_node": self.node is not None, "node_command": self.node.args if self.node else None,
-                "node_parameters": self.node_parameters, "options": asdict(self.options),
-                "counters": dict(self.counters), "finished": finished}
+        info = {
+            "task": self.task,
+            "mode": self.options.mode,
+            "rate": self.options.rate,
+            "input_bag": str(self.eval_bag.path.resolve()),
+            "image_topic": self.eval_bag.image_topic,
+            "stream": self.options.stream,
+            "namespace": self.options.namespace,
+            "node_name": self.options.node_name,
+            "topics": self.topics,
+            "started_node": self.node is not None,
+            "node_command": self.node.args if self.node else None,
+            "node_parameters": self.node_parameters,
+            "options": asdict(self.options),
+            "counters": dict(self.counters),
+            "finished": finished,
+        }
         text = json.dumps(info, sort_keys=True)
         self.recorder.write(layout.REPLAY_INFO, layout.STRING, time.time_ns(), bm.string(text))
 
@@ -208,7 +260,7 @@ class ReplayPass:
             sent = self.link.publish_prompt(raw)
             self.recorder.write_raw(layout.REPLAY_PROMPTS, layout.OBJECT_PROMPT, sent, raw)
             self.counters["prompts_sent"] += 1
-            time.sleep(0.005)   # the node's reader keeps 10: give its executor time to take each
+            time.sleep(0.005)  # the node's reader keeps 10: give its executor time to take each
         if prompts:
             # Prompts and frames travel on different topics, so nothing orders them but time: the
             # pause lets the node queue the prompts before the frame they are stamped with arrives.
@@ -234,21 +286,25 @@ class ReplayPass:
             timeline.anchor(frame.log_ns, cap=None)
             for attempt in range(self.options.max_resends + 1):
                 sent = self._publish(frame, message.raw, attempt)
-                if self._wait(lambda: self.link.output_after(frame.stamp_ns, sent) is not None,
-                              self.options.frame_timeout_sec):
+                if self._wait(
+                    lambda frame=frame, sent=sent: self.link.output_after(frame.stamp_ns, sent) is not None,
+                    self.options.frame_timeout_sec,
+                ):
                     break
                 if attempt < self.options.max_resends:
                     self.counters["resends"] += 1
             else:
                 self.counters["frames_without_output"] += 1
-                self.log(f"warning: no output for frame {frame.index} (stamp {frame.stamp_ns / 1e9:.6f} s) after "
-                         f"{self.options.max_resends + 1} tries")
+                self.log(
+                    f"warning: no output for frame {frame.index} (stamp {frame.stamp_ns / 1e9:.6f} s) after "
+                    f"{self.options.max_resends + 1} tries"
+                )
             if bar:
                 bar.update(1)
 
     def _play_realtime(self, frames, messages, bar, timeline):
         start_mono = time.monotonic()
-        elapsed = 0.0          # bag seconds played so far, pauses cut to max_pause_sec
+        elapsed = 0.0  # bag seconds played so far, pauses cut to max_pause_sec
         previous_log, current = None, None
         for k, (frame, message) in enumerate(zip(frames, messages)):
             if previous_log is not None:
@@ -258,7 +314,7 @@ class ReplayPass:
                 current = frame.sequence
                 paused = time.monotonic()
                 self._send_prompts(current)
-                start_mono += time.monotonic() - paused   # sending prompts is not playback time
+                start_mono += time.monotonic() - paused  # sending prompts is not playback time
             delay = start_mono + elapsed / self.options.rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -283,9 +339,13 @@ class ReplayPass:
 
     def _drain(self, frames):
         """Wait for the outputs (and prompt acks) still on their way, until the node goes quiet."""
+
         def answered():
-            return all(self.link.outputs.get(f.stamp_ns) for f in frames) and \
-                len(self.link.acks) >= self.counters["prompts_sent"]
+            return (
+                all(self.link.outputs.get(f.stamp_ns) for f in frames)
+                and len(self.link.acks) >= self.counters["prompts_sent"]
+            )
+
         quiet = 3.0
         deadline = time.monotonic() + max(self.options.frame_timeout_sec, quiet)
         while time.monotonic() < deadline:
@@ -294,8 +354,10 @@ class ReplayPass:
             if self.link.last_output_ns and time.time_ns() - self.link.last_output_ns > quiet * 1e9:
                 break
         if len(self.link.acks) < self.counters["prompts_sent"]:
-            self.log(f"warning: {self.counters['prompts_sent'] - len(self.link.acks)} prompts were never "
-                     f"acknowledged by the node")
+            self.log(
+                f"warning: {self.counters['prompts_sent'] - len(self.link.acks)} prompts were never "
+                f"acknowledged by the node"
+            )
 
     # -- the pass ----------------------------------------------------------------------------------
     def run(self):
@@ -310,8 +372,9 @@ class ReplayPass:
             timeline = _Timeline(max(frames[0].log_ns - 3600 * bm.NS, 1), self.options.rate)
             self._wait_for_node()
             # /clock only for a node on sim time (ours in realtime mode): other nodes may listen to it.
-            sim_time = self.node_parameters.get("use_sim_time",
-                                                self.node is not None and self.options.mode == "realtime")
+            sim_time = self.node_parameters.get(
+                "use_sim_time", self.node is not None and self.options.mode == "realtime"
+            )
             if sim_time is True:
                 clock_thread = self._start_clock(timeline, stop_clock)
             if self.node is None:
@@ -320,14 +383,17 @@ class ReplayPass:
                     self.log(f"warning: could not reset stream '{self.options.stream}' before the replay: {message}")
             self._write_info(finished=False)
             self._diagnostics_barrier()
-            bar = self.progress(total=len(frames), desc=f"{self.task} ({self.options.mode})", unit="frame") \
-                if self.progress else None
+            bar = (
+                self.progress(total=len(frames), desc=f"{self.task} ({self.options.mode})", unit="frame")
+                if self.progress
+                else None
+            )
             messages = self.eval_bag.bag.messages([self.eval_bag.image_topic])
             if self.options.mode == "lockstep":
                 self._play_lockstep(frames, messages, bar, timeline)
             else:
                 self._play_realtime(frames, messages, bar, timeline)
-                timeline.anchor(timeline.now(), cap=None)   # the node's timers keep running while we drain
+                timeline.anchor(timeline.now(), cap=None)  # the node's timers keep running while we drain
             if bar:
                 bar.close()
             self._drain(frames)

@@ -5,6 +5,7 @@ of the node's topics (e.g. `ros2 bag record` next to `ros2 bag play`): without
 /replay/published, outputs are matched to frames by stamp and latency is measured from
 the header stamp to the bag time.
 """
+
 import json
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -18,7 +19,7 @@ from ausm_ros.bag.errors import BagError
 @dataclass
 class Published:
     send_ns: int
-    frame: int          # FrameRef.index in the input bag
+    frame: int  # FrameRef.index in the input bag
     stamp_ns: int
     attempt: int
 
@@ -27,11 +28,11 @@ class Published:
 class ReplayRecord:
     path: str
     info: Optional[dict]
-    instances: List[tuple] = field(default_factory=list)     # (receive_ns, InstanceSegmentation)
+    instances: List[tuple] = field(default_factory=list)  # (receive_ns, InstanceSegmentation)
     published: List[Published] = field(default_factory=list)
-    acks: List[tuple] = field(default_factory=list)          # (receive_ns, PromptAck)
+    acks: List[tuple] = field(default_factory=list)  # (receive_ns, PromptAck)
     sent_prompts: List[tuple] = field(default_factory=list)  # (send_ns, ObjectPrompt)
-    diagnostics: List[tuple] = field(default_factory=list)   # (receive_ns, {key: value}) of our stream
+    diagnostics: List[tuple] = field(default_factory=list)  # (receive_ns, {key: value}) of our stream
 
     @property
     def task(self):
@@ -48,15 +49,22 @@ def read_record(path, stream=None, namespace=None, node_name=None, progress=None
                 try:
                     info = json.loads(message.msg.data)
                 except ValueError as error:
-                    raise BagError(f"{path}: {layout.REPLAY_INFO} record {message.index} is not JSON: {error}")
+                    raise BagError(
+                        f"{path}: {layout.REPLAY_INFO} record {message.index} is not JSON: {error}"
+                    ) from error
         stream = stream or (info or {}).get("stream") or "camera"
         namespace = namespace if namespace is not None else (info or {}).get("namespace", "")
         node_name = node_name or (info or {}).get("node_name") or "ausm_perception"
         topics = layout.stream_topics(stream, namespace)
         bag.require(topics["instances"], [layout.INSTANCES], what="output topic (the node's instances)")
         record = ReplayRecord(str(path), info)
-        wanted = [topics["instances"], topics["prompt_ack"], topics["diagnostics"], layout.REPLAY_PUBLISHED,
-                  layout.REPLAY_PROMPTS]
+        wanted = [
+            topics["instances"],
+            topics["prompt_ack"],
+            topics["diagnostics"],
+            layout.REPLAY_PUBLISHED,
+            layout.REPLAY_PROMPTS,
+        ]
         status_name = f"{node_name}: {stream}"
         total = sum(bag.count(t) for t in wanted)
         bar = progress(total=total, desc=f"reading {bag.path.name}", unit="msg") if progress else None
@@ -74,8 +82,9 @@ def read_record(path, stream=None, namespace=None, node_name=None, progress=None
                         record.diagnostics.append((t, {kv.key: kv.value for kv in status.values}))
             elif topic == layout.REPLAY_PUBLISHED:
                 entry = json.loads(message.msg.data)
-                record.published.append(Published(t, int(entry["frame"]), int(entry["stamp_ns"]),
-                                                  int(entry.get("attempt", 0))))
+                record.published.append(
+                    Published(t, int(entry["frame"]), int(entry["stamp_ns"]), int(entry.get("attempt", 0)))
+                )
             elif topic == layout.REPLAY_PROMPTS:
                 record.sent_prompts.append((t, message.msg))
         if bar:

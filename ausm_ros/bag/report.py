@@ -1,4 +1,5 @@
 """The evaluation report: one JSON file for machines, one table per pass for people."""
+
 import json
 import math
 from pathlib import Path
@@ -7,14 +8,21 @@ REPORT_FORMAT = "ausm-bag-report/1"
 
 _METRIC_COLUMNS = {
     # every J&F beside its baselines on the same frames (ausm_train.metrics.baselines)
-    "prompted": (("J&F", "J&F-Mean"), ("J", "J-Mean"), ("F", "F-Mean"), ("static", "static J&F"),
-                 ("empty", "empty J&F")),
+    "prompted": (
+        ("J&F", "J&F-Mean"),
+        ("J", "J-Mean"),
+        ("F", "F-Mean"),
+        ("static", "static J&F"),
+        ("empty", "empty J&F"),
+    ),
     "unprompted": (("AP", "AP"), ("AP50", "AP50"), ("AP agn", "AP_class_agnostic")),
 }
 
 
-_HEADLINE = {"prompted": ("J&F-Mean", "J-Mean", "F-Mean"),
-             "unprompted": ("AP", "AP50", "AP_class_agnostic", "AP50_class_agnostic")}
+_HEADLINE = {
+    "prompted": ("J&F-Mean", "J-Mean", "F-Mean"),
+    "unprompted": ("AP", "AP50", "AP_class_agnostic", "AP50_class_agnostic"),
+}
 
 
 def headline(passes):
@@ -24,8 +32,11 @@ def headline(passes):
         overall = scored["overall"]
         metrics = overall.get("metrics") or {}
         line = {k: metrics[k] for k in _HEADLINE.get(scored["task"], ()) if k in metrics}
-        line.update(frames=overall["frames"], dropped=overall["dropped"],
-                    resets=sum(r["resets"]["node"] or 0 for r in scored["sequences"]))
+        line.update(
+            frames=overall["frames"],
+            dropped=overall["dropped"],
+            resets=sum(r["resets"]["node"] or 0 for r in scored["sequences"]),
+        )
         if overall.get("latency_ms"):
             line.update(latency_ms_p50=overall["latency_ms"]["p50"], latency_ms_p99=overall["latency_ms"]["p99"])
         out[name] = line
@@ -85,29 +96,36 @@ def table(pass_report):
     for r in pass_report["sequences"]:
         metrics = _with_baselines(r.get("metrics"), r.get("baselines"))
         latency = r.get("latency_ms") or {}
-        rows.append([r["name"], str(r["frames"]), str(r["outputs"]), str(r["dropped"]), _resets(r)]
-                    + [_number(metrics.get(key), 100) for _, key in metric_columns]
-                    + [_number(latency.get("p50")), _number(latency.get("p99"))])
+        rows.append(
+            [r["name"], str(r["frames"]), str(r["outputs"]), str(r["dropped"]), _resets(r)]
+            + [_number(metrics.get(key), 100) for _, key in metric_columns]
+            + [_number(latency.get("p50")), _number(latency.get("p99"))]
+        )
     overall = pass_report["overall"]
     metrics = _with_baselines(overall.get("metrics"), overall.get("baselines"))
     latency = overall.get("latency_ms") or {}
     node_resets = [r["resets"]["node"] for r in pass_report["sequences"]]
-    explained = sum(r["resets"]["expected_at_start"] + len(r["resets"]["inside_sequence"])
-                    for r in pass_report["sequences"])
+    explained = sum(
+        r["resets"]["expected_at_start"] + len(r["resets"]["inside_sequence"]) for r in pass_report["sequences"]
+    )
     total_resets = "?" if any(n is None for n in node_resets) else str(sum(node_resets))
-    rows.append(["all", str(overall["frames"]), str(overall["outputs"]), str(overall["dropped"]),
-                 f"{total_resets}/{explained}"]
-                + [_number(metrics.get(key), 100) for _, key in metric_columns]
-                + [_number(latency.get("p50")), _number(latency.get("p99"))])
+    rows.append(
+        ["all", str(overall["frames"]), str(overall["outputs"]), str(overall["dropped"]), f"{total_resets}/{explained}"]
+        + [_number(metrics.get(key), 100) for _, key in metric_columns]
+        + [_number(latency.get("p50")), _number(latency.get("p99"))]
+    )
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
 
     def line(cells):
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     title = f"{task} pass ({pass_report.get('mode') or 'recorded'}): {pass_report['output_bag']}"
     out = [title, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows[:-1]]
     out += [line(["-" * w for w in widths]), line(rows[-1])]
-    out.append("resets: reported by the node / explained by the bag's stamps; metrics in %; latency in ms "
-               f"from {overall.get('latency_measured_from', 'send time')} to output")
+    out.append(
+        "resets: reported by the node / explained by the bag's stamps; metrics in %; latency in ms "
+        f"from {overall.get('latency_measured_from', 'send time')} to output"
+    )
     if task == "prompted":
         out.append("static / empty: J&F of the first-appearance masks held still / of no masks, same frames")
     out += [f"warning: {w}" for w in pass_report.get("warnings", [])]
@@ -118,6 +136,7 @@ def baselines_table(pass_report):
     """A prompted pass's J&F beside the static and empty baselines on the same frames (the
     `--baselines` table); None for a pass without them (unprompted, or nothing scored)."""
     from ausm_train.metrics import format_jf_table
+
     overall = pass_report["overall"]
     if pass_report["task"] != "prompted" or not overall.get("metrics") or not overall.get("baselines"):
         return None
@@ -125,6 +144,8 @@ def baselines_table(pass_report):
     per_video = {}
     for r in pass_report["sequences"]:
         if r.get("metrics") and r.get("baselines"):
-            per_video[r["name"]] = {"model": r["metrics"].get("J&F-Mean"),
-                                    **{k: v.get("J&F-Mean") for k, v in r["baselines"].items()}}
+            per_video[r["name"]] = {
+                "model": r["metrics"].get("J&F-Mean"),
+                **{k: v.get("J&F-Mean") for k, v in r["baselines"].items()},
+            }
     return format_jf_table(summary, per_video, title=f"prompted pass J&F and baselines: {pass_report['output_bag']}")

@@ -12,6 +12,7 @@ empty prediction. Latency is send time to arrival of the frame's InstanceSegment
 dropped frames were sent but never answered. Node resets per sequence come from
 /diagnostics and are set against the discontinuities in the bag's stamps that explain them.
 """
+
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -27,8 +28,14 @@ def _latency_stats(values_ns):
     if not values_ns:
         return None
     ms = np.asarray(values_ns, dtype=np.float64) / 1e6
-    return {"count": int(ms.size), "mean": float(ms.mean()), "p50": float(np.percentile(ms, 50)),
-            "p90": float(np.percentile(ms, 90)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
+    return {
+        "count": int(ms.size),
+        "mean": float(ms.mean()),
+        "p50": float(np.percentile(ms, 50)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+    }
 
 
 def match_outputs(eval_bag, record):
@@ -107,14 +114,17 @@ def node_resets_per_sequence(eval_bag, record, sent_frames):
     def counter_before(t):
         before = [(r, v) for r, v in record.diagnostics if t is None or r < t]
         return (_diag_value(before[-1][1], "resets"), before[-1][1].get("last_reset", "")) if before else (None, "")
+
     out = {}
     for k, seq in enumerate(order):
         start, _ = counter_before(first_send[seq])
         end, last_reason = counter_before(first_send[order[k + 1]] if k + 1 < len(order) else None)
         out[seq] = {"node": None if start is None or end is None else end - start, "last_reset": last_reason}
     final = record.diagnostics[-1][1]
-    node_totals = {key: _diag_value(final, key) for key in ("resets", "dropped_frames", "frames_received",
-                                                            "frames_processed", "invalid_inputs")}
+    node_totals = {
+        key: _diag_value(final, key)
+        for key in ("resets", "dropped_frames", "frames_received", "frames_processed", "invalid_inputs")
+    }
     return out, node_totals
 
 
@@ -176,12 +186,11 @@ class _Unprompted:
         pred = {}
         for track in classes:
             masks = {annotated[p]: m[track] for p, m in frame_masks.items() if p in annotated and track in m}
-            pred[track] = PredTrack(Counter(classes[track]).most_common(1)[0][0], float(np.mean(scores[track])),
-                                    masks)
+            pred[track] = PredTrack(Counter(classes[track]).most_common(1)[0][0], float(np.mean(scores[track])), masks)
         class_aware = bool(gt.info.class_names) and all(c >= 0 for c in categories.values())
         self.has_classes &= class_aware
         result = {"tracks": len(pred)}
-        for agnostic in ((False, True) if class_aware else (True,)):
+        for agnostic in (False, True) if class_aware else (True,):
             evaluator = VideoAPEvaluator(class_agnostic=agnostic)
             evaluator.add_video(gt_tracks, pred, shape)
             result.update(_ap_fields(evaluator.summary(), agnostic))
@@ -198,8 +207,9 @@ class _Unprompted:
 
 def _ap_fields(summary, agnostic):
     suffix = "_class_agnostic" if agnostic else ""
-    return {f"{k}{suffix}": float(v) for k, v in summary.items() if k.startswith(("AP", "AR"))
-            and k != "per_category_AP"}
+    return {
+        f"{k}{suffix}": float(v) for k, v in summary.items() if k.startswith(("AP", "AR")) and k != "per_category_AP"
+    }
 
 
 def _prompt_outcomes(eval_bag, record, sequence):
@@ -233,43 +243,61 @@ def score_replay(eval_bag, record, task=None, progress=None):
     params = (record.info or {}).get("node_parameters") or {}
     gap = float(params.get("reset_on_gap_sec", DEFAULT_RESET_ON_GAP_SEC))
     matched, duplicates, unmatched = match_outputs(eval_bag, record)
-    sent_frames = sorted({p.frame for p in record.published}) if record.published else \
-        [f.index for f in eval_bag.frames]
+    sent_frames = (
+        sorted({p.frame for p in record.published}) if record.published else [f.index for f in eval_bag.frames]
+    )
     sent_set = set(sent_frames)
     resets, node_totals = node_resets_per_sequence(eval_bag, record, sent_frames)
     explained = defaultdict(list)
     for frame, reason in discontinuities([eval_bag.frames[i] for i in sent_frames], gap):
-        explained[frame.sequence].append({"frame": frame.position, "reason": reason,
-                                          "at_sequence_start": frame.position == 0})
+        explained[frame.sequence].append(
+            {"frame": frame.position, "reason": reason, "at_sequence_start": frame.position == 0}
+        )
     scorer = _Prompted() if task == "prompted" else _Unprompted()
     # One sequence's label images in memory at a time, in the bag's sequence order.
     gts = eval_bag.ground_truth(progress) if eval_bag.label_topic else iter(())
     scored_any = False
     rows, warnings, all_latency = [], [], []
     if task == "prompted" and params.get("discovery") is True:
-        warnings.append("the node ran with discovery on: objects it found itself may take the prompted ones' "
-                        "pixels, so this J&F is not comparable with a prompted-only evaluation (ausm_train's)")
+        warnings.append(
+            "the node ran with discovery on: objects it found itself may take the prompted ones' "
+            "pixels, so this J&F is not comparable with a prompted-only evaluation (ausm_train's)"
+        )
     for info in eval_bag.sequences:
         frames = eval_bag.sequence_frames(info.index)
         sent = [f for f in frames if f.index in sent_set]
         answered = [f for f in sent if f.index in matched]
         latency = [matched[f.index][2] for f in answered]
         all_latency += latency
-        row = {"name": info.name, "dataset": info.dataset, "frames": len(frames), "sent": len(sent),
-               "outputs": len(answered), "dropped": len(sent) - len(answered), "latency_ms": _latency_stats(latency)}
+        row = {
+            "name": info.name,
+            "dataset": info.dataset,
+            "frames": len(frames),
+            "sent": len(sent),
+            "outputs": len(answered),
+            "dropped": len(sent) - len(answered),
+            "latency_ms": _latency_stats(latency),
+        }
         reasons = explained.get(info.index, [])
         inside = [r for r in reasons if not r["at_sequence_start"]]
-        row["resets"] = {"node": resets.get(info.index, {}).get("node"),
-                         "expected_at_start": len(reasons) - len(inside), "inside_sequence": inside,
-                         "node_last_reset": resets.get(info.index, {}).get("last_reset", "")}
+        row["resets"] = {
+            "node": resets.get(info.index, {}).get("node"),
+            "expected_at_start": len(reasons) - len(inside),
+            "inside_sequence": inside,
+            "node_last_reset": resets.get(info.index, {}).get("last_reset", ""),
+        }
         if inside:
-            warnings.append(f"sequence {info.name}: the stream resets inside the sequence ("
-                            + "; ".join(f"frame {r['frame']}: {r['reason']}" for r in inside)
-                            + "); tracks and prompted objects start over there")
+            warnings.append(
+                f"sequence {info.name}: the stream resets inside the sequence ("
+                + "; ".join(f"frame {r['frame']}: {r['reason']}" for r in inside)
+                + "); tracks and prompted objects start over there"
+            )
         node_count = row["resets"]["node"]
         if node_count is not None and node_count != len(reasons):
-            warnings.append(f"sequence {info.name}: the node reported {node_count} resets, the stamps explain "
-                            f"{len(reasons)} (last reset: {row['resets']['node_last_reset'] or 'none'})")
+            warnings.append(
+                f"sequence {info.name}: the node reported {node_count} resets, the stamps explain "
+                f"{len(reasons)} (last reset: {row['resets']['node_last_reset'] or 'none'})"
+            )
         gt = next(gts, None) if eval_bag.label_topic else None
         row["metrics"] = None
         if gt is not None and gt.annotated:
@@ -290,22 +318,39 @@ def score_replay(eval_bag, record, task=None, progress=None):
                 if rejections:
                     warnings.append(f"sequence {info.name}: prompts rejected: " + "; ".join(rejections))
                 if counts.get("applied_late"):
-                    warnings.append(f"sequence {info.name}: {counts['applied_late']} prompts were applied to a "
-                                    "later frame than their own")
-                frame_scores = {position: {t: score for t, (_, score) in tracks.items()}
-                                for position, tracks in frame_tracks}
+                    warnings.append(
+                        f"sequence {info.name}: {counts['applied_late']} prompts were applied to a "
+                        "later frame than their own"
+                    )
+                frame_scores = {
+                    position: {t: score for t, (_, score) in tracks.items()} for position, tracks in frame_tracks
+                }
                 row["metrics"] = scorer.score(gt, frame_masks, ids, frame_scores)
                 row["baselines"] = scorer.last_baselines
             else:
                 row["metrics"] = scorer.score(gt, frame_masks, frame_tracks)
         rows.append(row)
-    overall = {"frames": len(eval_bag.frames), "sent": len(sent_set), "outputs": len(matched),
-               "dropped": len(sent_set) - len(matched), "duplicate_outputs": duplicates,
-               "unmatched_outputs": unmatched, "latency_ms": _latency_stats(all_latency),
-               "latency_measured_from": "send time" if record.published else "header stamp",
-               "node": node_totals, "metrics": scorer.summary() if scored_any else None}
+    overall = {
+        "frames": len(eval_bag.frames),
+        "sent": len(sent_set),
+        "outputs": len(matched),
+        "dropped": len(sent_set) - len(matched),
+        "duplicate_outputs": duplicates,
+        "unmatched_outputs": unmatched,
+        "latency_ms": _latency_stats(all_latency),
+        "latency_measured_from": "send time" if record.published else "header stamp",
+        "node": node_totals,
+        "metrics": scorer.summary() if scored_any else None,
+    }
     if task == "prompted":
         overall["baselines"] = scorer.baselines() if scored_any else None
-    return {"task": task, "output_bag": record.path, "input_bag": str(eval_bag.path),
-            "mode": (record.info or {}).get("mode"), "node_parameters": params, "sequences": rows,
-            "overall": overall, "warnings": warnings}
+    return {
+        "task": task,
+        "output_bag": record.path,
+        "input_bag": str(eval_bag.path),
+        "mode": (record.info or {}).get("mode"),
+        "node_parameters": params,
+        "sequences": rows,
+        "overall": overall,
+        "warnings": warnings,
+    }

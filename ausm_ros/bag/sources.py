@@ -4,6 +4,7 @@ Datasets are read with the training package's own loaders (ausm_train.data,
 ausm_train.synthetic), so a bag holds exactly the frames and masks training and
 validation see. A plain video file has frames only.
 """
+
 import logging
 from pathlib import Path
 
@@ -16,19 +17,40 @@ log = logging.getLogger(__name__)
 DATASETS = ("synthetic", "davis", "ytvos", "mose", "ytvis", "ovis", "sav")
 
 
-def open_source(kind, root=None, split="train", annotations=None, images=None, resolution="480p",
-                with_categories=False, videos=3, frames=24, size=(128, 128), seed=1000,
-                min_objects=1, max_objects=4):
+def open_source(
+    kind,
+    root=None,
+    split="train",
+    annotations=None,
+    images=None,
+    resolution="480p",
+    with_categories=False,
+    videos=3,
+    frames=24,
+    size=(128, 128),
+    seed=1000,
+    min_objects=1,
+    max_objects=4,
+):
     """A VideoSource of the training package. Errors in the dataset itself (a wrong path,
     a broken index file) stop here with the loader's message."""
-    from ausm_train.data import (DatasetFormatError, DavisSource, MOSESource, OVISSource, SAVSource,
-                                 YouTubeVISSource, YouTubeVOSSource)
+    from ausm_train.data import (
+        DatasetFormatError,
+        DavisSource,
+        MOSESource,
+        OVISSource,
+        SAVSource,
+        YouTubeVISSource,
+        YouTubeVOSSource,
+    )
     from ausm_train.synthetic import SyntheticConfig, SyntheticVideoSource
+
     try:
         if kind == "synthetic":
             width, height = size
-            config = SyntheticConfig(height=height, width=width, num_frames=frames, min_objects=min_objects,
-                                     max_objects=max_objects)
+            config = SyntheticConfig(
+                height=height, width=width, num_frames=frames, min_objects=min_objects, max_objects=max_objects
+            )
             return SyntheticVideoSource(config, num_videos=videos, seed=seed)
         if kind == "davis":
             return DavisSource(root, split=split, resolution=resolution)
@@ -51,8 +73,10 @@ def select_videos(source, names=None, limit=None):
         known = {source.video_name(i): i for i in range(len(source))}
         missing = [n for n in names if n not in known]
         if missing:
-            raise BagError(f"videos {missing} are not in the {source.name} dataset "
-                           f"(it has {len(known)}, e.g. {', '.join(list(known)[:5])})")
+            raise BagError(
+                f"videos {missing} are not in the {source.name} dataset "
+                f"(it has {len(known)}, e.g. {', '.join(list(known)[:5])})"
+            )
         return [known[n] for n in names]
     count = len(source) if limit is None else min(limit, len(source))
     return list(range(count))
@@ -61,6 +85,7 @@ def select_videos(source, names=None, limit=None):
 def load_clip(source, index, max_frames=None):
     """One video as a VideoClip, or None (logged) when the loader finds it corrupt."""
     from ausm_train.data import CorruptSampleError
+
     total = source.num_frames(index)
     frames = None if not max_frames or max_frames >= total else list(range(max_frames))
     try:
@@ -95,4 +120,5 @@ def video_frames(path, max_frames=None, size=None):
             capture.release()
         if count == 0:
             raise BagError(f"{path}: no frame could be decoded")
+
     return frames(), fps

@@ -5,6 +5,7 @@ vision_msgs/msg/* are parsed from their .msg files and registered. Bag metadata 
 holds the same RIHS01 type hashes that rosidl computes, which is what lets `ros2 bag`
 on a real ROS 2 install read our bags and play them into other nodes.
 """
+
 import functools
 import os
 from pathlib import Path
@@ -34,8 +35,10 @@ def _msg_dir(package, checkout_dir):
     for candidate in candidates:
         if candidate.is_dir() and any(candidate.glob("*.msg")):
             return candidate
-    raise BagError(f"cannot find the {package} message definitions (looked in "
-                   f"{', '.join(str(c) for c in candidates)}); source activate.sh or install ausm_ros")
+    raise BagError(
+        f"cannot find the {package} message definitions (looked in "
+        f"{', '.join(str(c) for c in candidates)}); source activate.sh or install ausm_ros"
+    )
 
 
 def _read_package(package, directory):

@@ -49,8 +49,8 @@ def crop_or_pad_clip(clip: VideoClip, top: int, left: int, height: int, width: i
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + height, h), min(left + width, w)
     if y1 > y0 and x1 > x0:
-        frames[:, y0 - top:y1 - top, x0 - left:x1 - left] = clip.frames[:, y0:y1, x0:x1]
-        masks[:, :, y0 - top:y1 - top, x0 - left:x1 - left] = clip.masks[:, :, y0:y1, x0:x1]
+        frames[:, y0 - top : y1 - top, x0 - left : x1 - left] = clip.frames[:, y0:y1, x0:x1]
+        masks[:, :, y0 - top : y1 - top, x0 - left : x1 - left] = clip.masks[:, :, y0:y1, x0:x1]
     return replace(clip, frames=frames, masks=masks)
 
 
@@ -65,14 +65,15 @@ class ColorJitter:
     hue: float = 0.03
 
     def draw(self, rng: np.random.Generator) -> tuple[float, float, float, float]:
-        return (rng.uniform(1 - self.brightness, 1 + self.brightness),
-                rng.uniform(1 - self.contrast, 1 + self.contrast),
-                rng.uniform(1 - self.saturation, 1 + self.saturation),
-                rng.uniform(-self.hue, self.hue))
+        return (
+            rng.uniform(1 - self.brightness, 1 + self.brightness),
+            rng.uniform(1 - self.contrast, 1 + self.contrast),
+            rng.uniform(1 - self.saturation, 1 + self.saturation),
+            rng.uniform(-self.hue, self.hue),
+        )
 
 
-def apply_color(frames: np.ndarray, brightness: float, contrast: float, saturation: float,
-                hue: float) -> np.ndarray:
+def apply_color(frames: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float) -> np.ndarray:
     """Apply fixed jitter factors to uint8 [T, H, W, 3] RGB frames."""
     x = frames.astype(np.float32) * brightness
     # Contrast pulls toward the clip's mean grey, not each frame's, so a static
@@ -152,10 +153,20 @@ class RandomAffine:
     def warp(self, image: np.ndarray, masks: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Warp an [H, W, 3] image and bool [N, H, W] masks with a 2x3 matrix."""
         h, w = image.shape[:2]
-        out = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        out = cv2.warpAffine(
+            image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
+        )
         warped = np.zeros_like(masks)
         for i, m in enumerate(masks):
-            warped[i] = cv2.warpAffine(m.astype(np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST,
-                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+            warped[i] = (
+                cv2.warpAffine(
+                    m.astype(np.uint8),
+                    matrix,
+                    (w, h),
+                    flags=cv2.INTER_NEAREST,
+                    borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=0,
+                )
+                > 0
+            )
         return out, warped

@@ -29,13 +29,21 @@ from .types import CorruptSampleError, DatasetFormatError, VideoClip
 
 
 class CocoPseudoVideoSource(VideoSource):
-    def __init__(self, annotation_file: str | os.PathLike, image_dir: str | os.PathLike,
-                 name: str = "coco", num_frames: int = 3, affine: RandomAffine = RandomAffine(),
-                 skip_crowd: bool = True, keep_empty_images: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        annotation_file: str | os.PathLike,
+        image_dir: str | os.PathLike,
+        name: str = "coco",
+        num_frames: int = 3,
+        affine: RandomAffine | None = None,
+        skip_crowd: bool = True,
+        keep_empty_images: bool = False,
+        seed: int = 0,
+    ):
         self.image_dir = Path(image_dir)
         self.name = name
         self.pseudo_length = int(num_frames)
-        self.affine = affine
+        self.affine = affine or RandomAffine()
         self.seed = seed
         try:
             data = json.loads(Path(annotation_file).read_text(encoding="utf-8"))
@@ -70,8 +78,9 @@ class CocoPseudoVideoSource(VideoSource):
             rgb = read_rgb(self.image_dir / image["file_name"])
             h, w = rgb.shape[:2]
             if (int(image.get("height", h)), int(image.get("width", w))) != (h, w):
-                raise CorruptSampleError(f"image {image['file_name']} is {w}x{h}, the JSON says "
-                                         f"{image.get('width')}x{image.get('height')}")
+                raise CorruptSampleError(
+                    f"image {image['file_name']} is {w}x{h}, the JSON says {image.get('width')}x{image.get('height')}"
+                )
             anns = sorted(self._annotations.get(image["id"], []), key=lambda a: a.get("id", 0))
             masks = np.zeros((len(anns), 1, h, w), dtype=bool)
             for n, ann in enumerate(anns):
@@ -82,17 +91,21 @@ class CocoPseudoVideoSource(VideoSource):
                 except (ValueError, TypeError) as error:
                     raise CorruptSampleError(f"annotation {ann.get('id')}: {error}") from error
             return VideoClip(
-                frames=rgb[None], masks=masks,
+                frames=rgb[None],
+                masks=masks,
                 instance_ids=np.array([int(a.get("id", i + 1)) for i, a in enumerate(anns)], dtype=np.int64),
                 category_ids=np.array([self._class_index[a["category_id"]] for a in anns], dtype=np.int64),
-                dataset=self.name, video=name, frame_names=[name],
+                dataset=self.name,
+                video=name,
+                frame_names=[name],
             )
         except CorruptSampleError as error:
             error.dataset, error.video = self.name, name
             raise
 
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         """One independently warped copy of the image per requested frame.
 
         Without ``rng`` the warps are a fixed function of (seed, index), so an
@@ -109,7 +122,11 @@ class CocoPseudoVideoSource(VideoSource):
             matrix = self.affine.matrix(h, w, rng)
             frames_out[t], masks_out[:, t] = self.affine.warp(still.frames[0], still.masks[:, 0], matrix)
         return VideoClip(
-            frames=frames_out, masks=masks_out, instance_ids=still.instance_ids,
-            category_ids=still.category_ids, dataset=self.name, video=still.video,
+            frames=frames_out,
+            masks=masks_out,
+            instance_ids=still.instance_ids,
+            category_ids=still.category_ids,
+            dataset=self.name,
+            video=still.video,
             frame_names=[f"{still.video}_{i:05d}" for i in indices],
         )

@@ -24,9 +24,15 @@ VOID_LABEL = 255
 
 
 class DavisSource(VideoSource):
-    def __init__(self, root: str | os.PathLike, split: str = "train", resolution: str = "480p",
-                 year: str = "2017", name: str = "davis17",
-                 sequences: Sequence[str] | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        resolution: str = "480p",
+        year: str = "2017",
+        name: str = "davis17",
+        sequences: Sequence[str] | None = None,
+    ):
         self.root = Path(root)
         self.name = name
         self.class_names = []
@@ -61,8 +67,9 @@ class DavisSource(VideoSource):
         labels[labels == VOID_LABEL] = 0
         return labels
 
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         sequence = self.sequences[index]
         indices = self._frame_indices(index, frames)
         try:
@@ -88,9 +95,13 @@ class DavisSource(VideoSource):
                     for n, object_id in enumerate(object_ids):
                         masks[n, t] = lab == object_id
             return VideoClip(
-                frames=np.stack(images), masks=masks, instance_ids=np.array(object_ids, dtype=np.int64),
+                frames=np.stack(images),
+                masks=masks,
+                instance_ids=np.array(object_ids, dtype=np.int64),
                 category_ids=np.full(len(object_ids), NO_CATEGORY, dtype=np.int64),
-                dataset=self.name, video=sequence, frame_names=stems,
+                dataset=self.name,
+                video=sequence,
+                frame_names=stems,
                 annotated=np.array([lab is not None for lab in labels], dtype=bool),
             )
         except CorruptSampleError as error:

@@ -54,8 +54,7 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
                 labels = np.array(image)
             else:
                 # An RGB annotation has no ids to read; refusing beats guessing.
-                raise CorruptSampleError(f"annotation {path} has mode {image.mode}, "
-                                         f"expected an indexed or grey PNG")
+                raise CorruptSampleError(f"annotation {path} has mode {image.mode}, expected an indexed or grey PNG")
     except (OSError, ValueError, SyntaxError) as error:
         raise CorruptSampleError(f"unreadable annotation {path}: {error}") from error
     if labels.dtype == bool:

@@ -20,8 +20,13 @@ class MixedClipDataset:
     proportional to its weight, then a random video of it, all from
     (seed, epoch, i), so the mix is reproducible and resumable by index."""
 
-    def __init__(self, datasets: Sequence[ClipDataset], weights: Sequence[float] | None = None,
-                 length: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        datasets: Sequence[ClipDataset],
+        weights: Sequence[float] | None = None,
+        length: int | None = None,
+        seed: int = 0,
+    ):
         if not datasets:
             raise ValueError("no datasets to mix")
         names = [d.name for d in datasets]
@@ -95,4 +100,3 @@ def collate_clips(items: Sequence[VideoClip | CorruptSample]) -> ClipBatch:
         else:
             raise TypeError(f"cannot collate {type(item).__name__}")
     return batch
-

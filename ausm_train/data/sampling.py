@@ -13,8 +13,9 @@ from .source import VideoSource
 from .types import CorruptSampleError, VideoClip
 
 
-def sample_clip_indices(num_frames: int, clip_len: int, stride: int | tuple[int, int],
-                        rng: np.random.Generator) -> list[int]:
+def sample_clip_indices(
+    num_frames: int, clip_len: int, stride: int | tuple[int, int], rng: np.random.Generator
+) -> list[int]:
     """T = clip_len frame indices in temporal order.
 
     stride: frame step, or an inclusive (min, max) range to draw it from. A video
@@ -54,9 +55,16 @@ class ClipDataset:
     (seed, epoch, i); call ``set_epoch`` each epoch.
     """
 
-    def __init__(self, source: VideoSource, clip_len: int, stride: int | tuple[int, int] = 1,
-                 augment: Callable[[VideoClip, np.random.Generator], VideoClip] | None = None,
-                 max_instances: int | None = None, drop_absent: bool = True, seed: int = 0):
+    def __init__(
+        self,
+        source: VideoSource,
+        clip_len: int,
+        stride: int | tuple[int, int] = 1,
+        augment: Callable[[VideoClip, np.random.Generator], VideoClip] | None = None,
+        max_instances: int | None = None,
+        drop_absent: bool = True,
+        seed: int = 0,
+    ):
         self.source = source
         self.clip_len = int(clip_len)
         self.stride = stride

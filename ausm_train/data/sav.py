@@ -70,8 +70,13 @@ def read_video_frames(path: str | os.PathLike, wanted: Sequence[int]) -> dict[in
 
 
 class SAVSource(VideoSource):
-    def __init__(self, root: str | os.PathLike, annotation: str = "manual", name: str = "sav",
-                 frames_root: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        annotation: str = "manual",
+        name: str = "sav",
+        frames_root: str | os.PathLike | None = None,
+    ):
         if annotation not in ("manual", "auto", "both"):
             raise ValueError("annotation must be 'manual', 'auto' or 'both'")
         self.root = Path(root)
@@ -126,8 +131,9 @@ class SAVSource(VideoSource):
         decoded = read_video_frames(mp4, video_frames)
         return [decoded[f] for f in video_frames]
 
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         video = self.videos[index]
         try:
             records = self._read(index)
@@ -147,9 +153,11 @@ class SAVSource(VideoSource):
                     for t, i in enumerate(indices):
                         row = data["masklet"][i]
                         if not isinstance(row, list) or len(row) != len(masklet_ids):
-                            raise CorruptSampleError(f"{kind} masklet frame {i} has "
-                                                     f"{len(row) if isinstance(row, list) else 'no'} "
-                                                     f"entries for {len(masklet_ids)} masklets")
+                            raise CorruptSampleError(
+                                f"{kind} masklet frame {i} has "
+                                f"{len(row) if isinstance(row, list) else 'no'} "
+                                f"entries for {len(masklet_ids)} masklets"
+                            )
                         try:
                             per_frame[t] = decode_segmentation(row[j], h, w)
                         except (ValueError, TypeError) as error:
@@ -158,9 +166,13 @@ class SAVSource(VideoSource):
                     masks.append(per_frame)
             mask_array = np.stack(masks) if masks else np.zeros((0, len(indices), h, w), dtype=bool)
             return VideoClip(
-                frames=np.stack(images), masks=mask_array, instance_ids=np.array(ids, dtype=np.int64),
-                category_ids=np.full(len(ids), NO_CATEGORY, dtype=np.int64), dataset=self.name,
-                video=video, frame_names=[f"{f:05d}" for f in video_frames],
+                frames=np.stack(images),
+                masks=mask_array,
+                instance_ids=np.array(ids, dtype=np.int64),
+                category_ids=np.full(len(ids), NO_CATEGORY, dtype=np.int64),
+                dataset=self.name,
+                video=video,
+                frame_names=[f"{f:05d}" for f in video_frames],
             )
         except CorruptSampleError as error:
             error.dataset, error.video = self.name, video
@@ -171,8 +183,9 @@ class SAVPngSource(FrameFolderSource):
     """SA-V val/test: 24 fps JPEG frames, one binary PNG per object per annotated
     frame. ``annotated_only`` restricts a video to its annotated (6 fps) frames."""
 
-    def __init__(self, root: str | os.PathLike, split: str = "sav_val", name: str = "sav",
-                 annotated_only: bool = False):
+    def __init__(
+        self, root: str | os.PathLike, split: str = "sav_val", name: str = "sav", annotated_only: bool = False
+    ):
         self.root = Path(root)
         self.name = name
         self.class_names = []
@@ -197,8 +210,9 @@ class SAVPngSource(FrameFolderSource):
         directory = self.annotation_dir / video
         return sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
 
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         video = self.videos[index]
         indices = self._frame_indices(index, frames)
         try:
@@ -218,10 +232,14 @@ class SAVPngSource(FrameFolderSource):
                         masks[n, t] = lab > 0
                         annotated[t] = True
             return VideoClip(
-                frames=np.stack(images), masks=masks,
+                frames=np.stack(images),
+                masks=masks,
                 instance_ids=np.array([int(o.name) for o in objects], dtype=np.int64),
-                category_ids=np.full(len(objects), NO_CATEGORY, dtype=np.int64), dataset=self.name,
-                video=video, frame_names=[f.stem for f in files], annotated=annotated,
+                category_ids=np.full(len(objects), NO_CATEGORY, dtype=np.int64),
+                dataset=self.name,
+                video=video,
+                frame_names=[f.stem for f in files],
+                annotated=annotated,
             )
         except CorruptSampleError as error:
             error.dataset, error.video = self.name, video

@@ -45,8 +45,7 @@ def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
                 raise ValueError("uncompressed RLE counts do not add up to h*w")
             rle = mask_utils.frPyObjects(segmentation, height, width)
         elif isinstance(counts, (str, bytes)):
-            rle = {"size": [height, width],
-                   "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+            rle = {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
         else:
             raise ValueError(f"RLE counts of type {type(counts).__name__}")
         return decode_rle(rle)

@@ -23,20 +23,18 @@ class VideoSource(abc.ABC):
     class_names: list[str]
 
     @abc.abstractmethod
-    def __len__(self) -> int:
-        ...
+    def __len__(self) -> int: ...
 
     @abc.abstractmethod
-    def video_name(self, index: int) -> str:
-        ...
+    def video_name(self, index: int) -> str: ...
 
     @abc.abstractmethod
-    def num_frames(self, index: int) -> int:
-        ...
+    def num_frames(self, index: int) -> int: ...
 
     @abc.abstractmethod
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         """Load frames ``frames`` (indices into the video, default all) of video
         ``index``. ``rng`` feeds sources that synthesise frames (COCO
         pseudo-videos); real videos ignore it. Raises CorruptSampleError for an
@@ -103,8 +101,9 @@ class GeneratedVideoSource(VideoSource):
     def num_frames(self, index: int) -> int:
         return self.config.num_frames
 
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         if not 0 <= index < self.num_videos:
             raise IndexError(index)
         clip = self.render(self.config, self.seed, index)

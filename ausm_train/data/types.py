@@ -130,8 +130,9 @@ class VideoClip:
         if len(np.unique(self.instance_ids)) != n:
             raise ValueError(f"instance ids are not unique: {self.instance_ids.tolist()}")
         if len(self.frame_names) != t or self.annotated.shape != (t,):
-            raise ValueError(f"{t} frames but {len(self.frame_names)} frame names "
-                             f"and {self.annotated.shape[0]} annotated flags")
+            raise ValueError(
+                f"{t} frames but {len(self.frame_names)} frame names and {self.annotated.shape[0]} annotated flags"
+            )
 
     # -- derived clips -----------------------------------------------------
     def select_frames(self, indices: Sequence[int]) -> "VideoClip":

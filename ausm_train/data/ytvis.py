@@ -32,8 +32,13 @@ log = logging.getLogger(__name__)
 
 
 class YouTubeVISSource(VideoSource):
-    def __init__(self, annotation_file: str | os.PathLike, image_root: str | os.PathLike,
-                 name: str = "ytvis19", skip_crowd: bool = True):
+    def __init__(
+        self,
+        annotation_file: str | os.PathLike,
+        image_root: str | os.PathLike,
+        name: str = "ytvis19",
+        skip_crowd: bool = True,
+    ):
         self.image_root = Path(image_root)
         self.name = name
         try:
@@ -60,8 +65,9 @@ class YouTubeVISSource(VideoSource):
                 continue
             self._annotations[ann["video_id"]].append(ann)
         if self.orphan_annotations:
-            log.warning("%s: %d annotations refer to no video and were ignored",
-                        annotation_file, self.orphan_annotations)
+            log.warning(
+                "%s: %d annotations refer to no video and were ignored", annotation_file, self.orphan_annotations
+            )
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -80,8 +86,9 @@ class YouTubeVISSource(VideoSource):
         """Dataset category id of a contiguous class index (for writing results)."""
         return self.category_ids[class_index]
 
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         video = self.videos[index]
         name = self.video_name(index)
         indices = self._frame_indices(index, frames)
@@ -92,17 +99,18 @@ class YouTubeVISSource(VideoSource):
             h, w = int(video.get("height", images[0].shape[0])), int(video.get("width", images[0].shape[1]))
             for f, image in zip(files, images):
                 if image.shape[:2] != (h, w):
-                    raise CorruptSampleError(f"frame {f} is {image.shape[1]}x{image.shape[0]}, "
-                                             f"the JSON says {w}x{h}")
+                    raise CorruptSampleError(f"frame {f} is {image.shape[1]}x{image.shape[0]}, the JSON says {w}x{h}")
             anns = sorted(self._annotations.get(video["id"], []), key=lambda a: a.get("id", 0))
             masks = np.zeros((len(anns), len(indices), h, w), dtype=bool)
             ids, classes = [], []
             for n, ann in enumerate(anns):
                 segs = ann.get("segmentations")
                 if not isinstance(segs, list) or len(segs) != length:
-                    raise CorruptSampleError(f"annotation {ann.get('id')} has "
-                                             f"{len(segs) if isinstance(segs, list) else 'no'} "
-                                             f"segmentations for {length} frames")
+                    raise CorruptSampleError(
+                        f"annotation {ann.get('id')} has "
+                        f"{len(segs) if isinstance(segs, list) else 'no'} "
+                        f"segmentations for {length} frames"
+                    )
                 if ann.get("category_id") not in self._class_index:
                     raise CorruptSampleError(f"annotation {ann.get('id')}: unknown category {ann.get('category_id')}")
                 for t, i in enumerate(indices):
@@ -113,8 +121,12 @@ class YouTubeVISSource(VideoSource):
                 ids.append(int(ann.get("id", n + 1)))
                 classes.append(self._class_index[ann["category_id"]])
             return VideoClip(
-                frames=np.stack(images), masks=masks, instance_ids=np.array(ids, dtype=np.int64),
-                category_ids=np.array(classes, dtype=np.int64), dataset=self.name, video=name,
+                frames=np.stack(images),
+                masks=masks,
+                instance_ids=np.array(ids, dtype=np.int64),
+                category_ids=np.array(classes, dtype=np.int64),
+                dataset=self.name,
+                video=name,
                 frame_names=[Path(f).stem for f in files],
                 annotated=np.full(len(indices), self.has_annotations, dtype=bool),
             )
@@ -123,7 +135,8 @@ class YouTubeVISSource(VideoSource):
             raise
 
 
-def OVISSource(annotation_file: str | os.PathLike, image_root: str | os.PathLike,
-               name: str = "ovis", **kwargs) -> YouTubeVISSource:
+def OVISSource(
+    annotation_file: str | os.PathLike, image_root: str | os.PathLike, name: str = "ovis", **kwargs
+) -> YouTubeVISSource:
     """OVIS uses the YouTube-VIS format; this only changes the default name."""
     return YouTubeVISSource(annotation_file, image_root, name=name, **kwargs)

@@ -37,8 +37,14 @@ def _find_meta(root: Path, split: str) -> Path | None:
 
 
 class YouTubeVOSSource(FrameFolderSource):
-    def __init__(self, root: str | os.PathLike, split: str = "train", name: str = "ytvos19",
-                 meta_path: str | os.PathLike | None = None, with_categories: bool = False):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        name: str = "ytvos19",
+        meta_path: str | os.PathLike | None = None,
+        with_categories: bool = False,
+    ):
         self.root = Path(root)
         self.name = name
         self.image_dir = self.root / split / "JPEGImages"
@@ -75,8 +81,9 @@ class YouTubeVOSSource(FrameFolderSource):
         if missing:
             raise DatasetFormatError(f"videos without frames in {self.image_dir}: {missing[:5]}")
 
-    def load(self, index: int, frames: Sequence[int] | None = None,
-             rng: np.random.Generator | None = None) -> VideoClip:
+    def load(
+        self, index: int, frames: Sequence[int] | None = None, rng: np.random.Generator | None = None
+    ) -> VideoClip:
         video = self.videos[index]
         indices = self._frame_indices(index, frames)
         try:
@@ -106,12 +113,16 @@ class YouTubeVOSSource(FrameFolderSource):
                 if lab is not None:
                     for n, object_id in enumerate(object_ids):
                         masks[n, t] = lab == object_id
-            categories = [self._class_index[objects[o]] if self.class_names else NO_CATEGORY
-                          for o in object_ids]
+            categories = [self._class_index[objects[o]] if self.class_names else NO_CATEGORY for o in object_ids]
             return VideoClip(
-                frames=np.stack(images), masks=masks, instance_ids=np.array(object_ids, dtype=np.int64),
-                category_ids=np.array(categories, dtype=np.int64), dataset=self.name, video=video,
-                frame_names=stems, annotated=np.array([lab is not None for lab in labels], dtype=bool),
+                frames=np.stack(images),
+                masks=masks,
+                instance_ids=np.array(object_ids, dtype=np.int64),
+                category_ids=np.array(categories, dtype=np.int64),
+                dataset=self.name,
+                video=video,
+                frame_names=stems,
+                annotated=np.array([lab is not None for lab in labels], dtype=bool),
             )
         except CorruptSampleError as error:
             error.dataset, error.video = self.name, video

@@ -15,5 +15,14 @@ from .davis import evaluate_davis, write_palette_png
 from .inference import first_appearances, observe_unprompted, predict_prompted
 from .ytvis import evaluate_ytvis, results_path, write_json_atomic
 
-__all__ = ["evaluate_davis", "evaluate_ytvis", "score_davis_folder", "write_palette_png", "write_json_atomic",
-           "results_path", "first_appearances", "predict_prompted", "observe_unprompted"]
+__all__ = [
+    "evaluate_davis",
+    "evaluate_ytvis",
+    "score_davis_folder",
+    "write_palette_png",
+    "write_json_atomic",
+    "results_path",
+    "first_appearances",
+    "predict_prompted",
+    "observe_unprompted",
+]

@@ -59,10 +59,18 @@ def _annotation_labels(source: DavisSource, sequence: str, stems: Sequence[str])
     return out
 
 
-def evaluate_davis(model, root: str | os.PathLike, out: str | os.PathLike, split: str = "val",
-                   resolution: str = "480p", year: str = "2017", prompt: str = "mask",
-                   sequences: Sequence[str] | None = None, session_settings: Mapping | None = None,
-                   progress: bool = True) -> dict:
+def evaluate_davis(
+    model,
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    split: str = "val",
+    resolution: str = "480p",
+    year: str = "2017",
+    prompt: str = "mask",
+    sequences: Sequence[str] | None = None,
+    session_settings: Mapping | None = None,
+    progress: bool = True,
+) -> dict:
     """Run ``model`` (or the checkpoint at that path) prompted on every sequence of the
     split, write the PNGs to ``out`` and score them. Returns {"summary": row -> DAVIS
     summary (model, static, empty), "per_video": video -> row -> J&F, "sequences",
@@ -79,12 +87,15 @@ def evaluate_davis(model, root: str | os.PathLike, out: str | os.PathLike, split
         clip = source.load(index)
         labels = _annotation_labels(source, sequence, clip.frame_names)
         if all(lab is None for lab in labels):
-            raise DatasetFormatError(f"sequence {sequence} has no annotation PNG in "
-                                     f"{source.annotation_dir / sequence} for any of its frames")
+            raise DatasetFormatError(
+                f"sequence {sequence} has no annotation PNG in {source.annotation_dir / sequence} for any of its frames"
+            )
         shapes = {lab.shape for lab in labels if lab is not None}
         if shapes != {clip.frames.shape[1:3]}:
-            raise DatasetFormatError(f"sequence {sequence}: annotations of size {sorted(shapes)} for frames of "
-                                     f"{clip.frames.shape[2]}x{clip.frames.shape[1]}")
+            raise DatasetFormatError(
+                f"sequence {sequence}: annotations of size {sorted(shapes)} for frames of "
+                f"{clip.frames.shape[2]}x{clip.frames.shape[1]}"
+            )
         prompts = first_appearances(labels, VOID_LABEL)
         predicted = predict_prompted(model, clip.frames, prompts, prompt, session_settings)
         for stem, frame_labels in zip(clip.frame_names, predicted):
@@ -92,6 +103,11 @@ def evaluate_davis(model, root: str | os.PathLike, out: str | os.PathLike, split
     scores = score_davis_folder(source.annotation_dir, out, source.sequences, progress=progress)
     summary = scores.summary()
     title = f"J&F on {len(source)} videos of {root} ({split}), {prompt} prompts; predictions in {out}"
-    return {"summary": summary, "per_video": scores.per_video, "sequences": len(source),
-            "predictions": str(out), "prompt": prompt,
-            "table": format_jf_table(summary, scores.per_video, title)}
+    return {
+        "summary": summary,
+        "per_video": scores.per_video,
+        "sequences": len(source),
+        "predictions": str(out),
+        "prompt": prompt,
+        "table": format_jf_table(summary, scores.per_video, title),
+    }

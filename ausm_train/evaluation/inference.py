@@ -32,6 +32,7 @@ def as_model(model_or_checkpoint):
     """A model, or the path of a checkpoint to load one from (on the CPU)."""
     if isinstance(model_or_checkpoint, (str, os.PathLike)):
         from ausm.checkpoint import load_checkpoint
+
         return load_checkpoint(model_or_checkpoint)
     return model_or_checkpoint
 
@@ -42,8 +43,9 @@ def tight_box(mask: np.ndarray) -> list[float]:
     return [float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)]
 
 
-def first_appearances(labels: np.ndarray | Sequence[np.ndarray | None], void_label: int | None = 255
-                      ) -> dict[int, list[tuple[int, np.ndarray]]]:
+def first_appearances(
+    labels: np.ndarray | Sequence[np.ndarray | None], void_label: int | None = 255
+) -> dict[int, list[tuple[int, np.ndarray]]]:
     """frame -> [(object id, mask)] for each object on the first frame it appears in.
 
     ``labels``: per frame an [H, W] label image, or None for a frame without
@@ -64,24 +66,32 @@ def first_appearances(labels: np.ndarray | Sequence[np.ndarray | None], void_lab
 
 
 @torch.inference_mode()
-def predict_prompted(model, frames: Iterable[np.ndarray], prompts: Mapping[int, Sequence[tuple[int, np.ndarray]]],
-                     prompt: str = "mask", session_settings: Mapping | None = None) -> Iterable[np.ndarray]:
+def predict_prompted(
+    model,
+    frames: Iterable[np.ndarray],
+    prompts: Mapping[int, Sequence[tuple[int, np.ndarray]]],
+    prompt: str = "mask",
+    session_settings: Mapping | None = None,
+) -> Iterable[np.ndarray]:
     """Yield one int32 [H, W] label image per frame: the prompted objects, ids as given.
 
     ``prompts``: frame index -> [(object id, bool mask)], e.g. ``first_appearances``."""
     if prompt not in PROMPT_KINDS:
         raise ValueError(f"prompt must be one of {PROMPT_KINDS}, got {prompt!r}")
     settings = dict(session_settings or {})
-    settings.update(discovery=False, max_absent_frames=10 ** 6)   # a prompted object is never dropped
+    settings.update(discovery=False, max_absent_frames=10**6)  # a prompted object is never dropped
     session = StreamSession(model, **settings)
     for t, frame in enumerate(frames):
         given = prompts.get(t, ())
         for object_id, mask in given:
             if not mask.any():
                 continue
-            session.add_object(mask=mask if prompt == "mask" else None,
-                               box=tight_box(mask) if prompt == "box" else None,
-                               object_id=int(object_id), image_size=mask.shape)
+            session.add_object(
+                mask=mask if prompt == "mask" else None,
+                box=tight_box(mask) if prompt == "box" else None,
+                object_id=int(object_id),
+                image_size=mask.shape,
+            )
         labels = session.step(frame).label_image(np.int32)
         if prompt == "mask":
             # the given mask replaces the model's own output for that object on this frame
@@ -92,8 +102,9 @@ def predict_prompted(model, frames: Iterable[np.ndarray], prompts: Mapping[int, 
 
 
 @torch.inference_mode()
-def observe_unprompted(model, frames: Iterable[np.ndarray], session_settings: Mapping | None = None
-                       ) -> dict[int, ObservedTrack]:
+def observe_unprompted(
+    model, frames: Iterable[np.ndarray], session_settings: Mapping | None = None
+) -> dict[int, ObservedTrack]:
     """Track id -> ObservedTrack over the whole video, discovery on, no prompts."""
     settings = dict(session_settings or {})
     settings["discovery"] = True

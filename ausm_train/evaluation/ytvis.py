@@ -23,8 +23,14 @@ from tqdm import tqdm
 from ausm_train.data.io import read_rgb
 from ausm_train.data.types import CorruptSampleError, DatasetFormatError
 from ausm_train.data.ytvis import YouTubeVISSource
-from ausm_train.metrics import (ClassMatch, class_agnostic_tracks, class_scored_tracks, evaluate_ytvis_json,
-                                match_classes, ytvis_result_entry)
+from ausm_train.metrics import (
+    ClassMatch,
+    class_agnostic_tracks,
+    class_scored_tracks,
+    evaluate_ytvis_json,
+    match_classes,
+    ytvis_result_entry,
+)
 
 from .inference import as_model, observe_unprompted
 
@@ -75,8 +81,10 @@ def _frames(image_root: Path, video: dict, height: int, width: int):
         except CorruptSampleError as error:
             raise DatasetFormatError(f"video {video.get('id')}: {error}") from error
         if frame.shape[:2] != (height, width):
-            raise DatasetFormatError(f"video {video.get('id')}: frame {image_root / name} is "
-                                     f"{frame.shape[1]}x{frame.shape[0]}, the JSON says {width}x{height}")
+            raise DatasetFormatError(
+                f"video {video.get('id')}: frame {image_root / name} is "
+                f"{frame.shape[1]}x{frame.shape[0]}, the JSON says {width}x{height}"
+            )
         yield frame
 
 
@@ -91,9 +99,16 @@ def _video_size(image_root: Path, video: dict) -> tuple[int, int]:
     return first.shape[0], first.shape[1]
 
 
-def evaluate_ytvis(model, annotations: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
-                   session_settings: Mapping | None = None, class_head: str | None = None,
-                   max_per_video: int = 100, progress: bool = True) -> dict:
+def evaluate_ytvis(
+    model,
+    annotations: str | os.PathLike,
+    images: str | os.PathLike,
+    out: str | os.PathLike,
+    session_settings: Mapping | None = None,
+    class_head: str | None = None,
+    max_per_video: int = 100,
+    progress: bool = True,
+) -> dict:
     """Run ``model`` (or the checkpoint at that path) unprompted on every video of the
     JSON, write the results file and, when the JSON has annotations, score it. Returns
     {"results", "class_head", "class_match", "videos", "entries", "AP": summary or None,
@@ -120,8 +135,15 @@ def evaluate_ytvis(model, annotations: str | os.PathLike, images: str | os.PathL
         for track in class_agnostic_tracks(tracks).values():
             agnostic.append(ytvis_result_entry(video["id"], track, t, h, w))
     path = write_json_atomic(results_path(out), entries)
-    result = {"results": str(path), "class_head": head, "class_match": match.describe(),
-              "videos": len(source.videos), "entries": len(entries), "AP": None, "AP_class_agnostic": None}
+    result = {
+        "results": str(path),
+        "class_head": head,
+        "class_match": match.describe(),
+        "videos": len(source.videos),
+        "entries": len(entries),
+        "AP": None,
+        "AP_class_agnostic": None,
+    }
     if source.has_annotations:
         gt = json.loads(Path(annotations).read_text(encoding="utf-8"))
         summary = evaluate_ytvis_json(gt, entries)
@@ -135,19 +157,24 @@ def evaluate_ytvis(model, annotations: str | os.PathLike, images: str | os.PathL
 
 
 def format_ap_table(result: dict, annotations: str | os.PathLike = "") -> str:
-    lines = [f"video AP (YouTube-VIS) on {result['videos']} videos of {annotations}; results in {result['results']}",
-             f"class head {result['class_head']!r}: {result['class_match']}"]
+    lines = [
+        f"video AP (YouTube-VIS) on {result['videos']} videos of {annotations}; results in {result['results']}",
+        f"class head {result['class_head']!r}: {result['class_match']}",
+    ]
     if result["AP"] is None:
         lines.append("the JSON has no annotations: results written, nothing to score")
         return "\n".join(lines)
     keys = ("AP", "AP50", "AP75", "AR1", "AR10")
     lines.append(f"{'':<16}" + "".join(f"{k:>8}" for k in keys))
     for name, summary in (("class-aware", result["AP"]), ("class-agnostic", result["AP_class_agnostic"])):
-        lines.append(f"{name:<16}" + "".join(f"{100 * summary[k]:8.1f}" if summary[k] >= 0 else f"{'-':>8}"
-                                             for k in keys))
+        lines.append(
+            f"{name:<16}" + "".join(f"{100 * summary[k]:8.1f}" if summary[k] >= 0 else f"{'-':>8}" for k in keys)
+        )
     per_category = result["AP"].get("per_category_AP") or {}
     if per_category:
-        lines.append("per category AP: " + ", ".join(f"{n} {100 * v:.1f}" if v >= 0 else f"{n} -"
-                                                    for n, v in per_category.items()))
+        lines.append(
+            "per category AP: "
+            + ", ".join(f"{n} {100 * v:.1f}" if v >= 0 else f"{n} -" for n, v in per_category.items())
+        )
     lines.append("in %; -1 / '-' where a category has no ground truth")
     return "\n".join(lines)

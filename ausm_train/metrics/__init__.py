@@ -9,25 +9,76 @@ baselines (``JFWithBaselines``).
 """
 
 from .baselines import JFWithBaselines, format_jf_table
-from .davis import (SEMI_SUPERVISED, UNSUPERVISED, VOID_LABEL, DavisEvaluator, ObjectScores, evaluate_video,
-                    masks_to_labels, mean_recall_decay, score_label_video, scored_frames, static_baseline)
+from .davis import (
+    SEMI_SUPERVISED,
+    UNSUPERVISED,
+    VOID_LABEL,
+    DavisEvaluator,
+    ObjectScores,
+    evaluate_video,
+    masks_to_labels,
+    mean_recall_decay,
+    score_label_video,
+    scored_frames,
+    static_baseline,
+)
 from .davis_folder import score_davis_folder
 from .from_clip import clip_shape, gt_masks_from_clip, gt_tracks_from_clip
 from .masks import as_mask_sequence, labels_to_masks
 from .region_boundary import DAVIS_BOUND_TH, boundary_f, boundary_tolerance, disk, jaccard, seg2bmap
-from .video_ap import (ClassMatch, GtTrack, ObservedTrack, PredTrack, VideoAPEvaluator, class_agnostic_tracks,
-                       class_scored_tracks, encode_track, evaluate_ytvis_json, match_classes, normalise_class_name,
-                       ytvis_result_entry)
+from .video_ap import (
+    ClassMatch,
+    GtTrack,
+    ObservedTrack,
+    PredTrack,
+    VideoAPEvaluator,
+    class_agnostic_tracks,
+    class_scored_tracks,
+    encode_track,
+    evaluate_ytvis_json,
+    match_classes,
+    normalise_class_name,
+    ytvis_result_entry,
+)
 from .ytvos import YouTubeVOSEvaluator
 
 __all__ = [
-    "jaccard", "boundary_f", "seg2bmap", "disk", "boundary_tolerance", "DAVIS_BOUND_TH",
-    "mean_recall_decay", "evaluate_video", "DavisEvaluator", "ObjectScores", "SEMI_SUPERVISED", "UNSUPERVISED",
-    "VOID_LABEL", "masks_to_labels", "score_label_video", "scored_frames", "static_baseline",
-    "JFWithBaselines", "format_jf_table", "score_davis_folder",
+    "jaccard",
+    "boundary_f",
+    "seg2bmap",
+    "disk",
+    "boundary_tolerance",
+    "DAVIS_BOUND_TH",
+    "mean_recall_decay",
+    "evaluate_video",
+    "DavisEvaluator",
+    "ObjectScores",
+    "SEMI_SUPERVISED",
+    "UNSUPERVISED",
+    "VOID_LABEL",
+    "masks_to_labels",
+    "score_label_video",
+    "scored_frames",
+    "static_baseline",
+    "JFWithBaselines",
+    "format_jf_table",
+    "score_davis_folder",
     "YouTubeVOSEvaluator",
-    "VideoAPEvaluator", "GtTrack", "PredTrack", "evaluate_ytvis_json", "encode_track",
-    "ClassMatch", "match_classes", "normalise_class_name", "ObservedTrack", "class_scored_tracks",
-    "class_agnostic_tracks", "ytvis_result_entry",
-    "as_mask_sequence", "labels_to_masks", "gt_masks_from_clip", "gt_tracks_from_clip", "clip_shape",
+    "VideoAPEvaluator",
+    "GtTrack",
+    "PredTrack",
+    "evaluate_ytvis_json",
+    "encode_track",
+    "ClassMatch",
+    "match_classes",
+    "normalise_class_name",
+    "ObservedTrack",
+    "class_scored_tracks",
+    "class_agnostic_tracks",
+    "ytvis_result_entry",
+    "as_mask_sequence",
+    "labels_to_masks",
+    "gt_masks_from_clip",
+    "gt_tracks_from_clip",
+    "clip_shape",
 ]

@@ -33,12 +33,20 @@ class JFWithBaselines:
     of both baselines, ``per_video`` each video's J&F (mean over its objects)."""
 
     def __init__(self, bound_th: float = DAVIS_BOUND_TH, skip_first_last: bool = True):
-        self.evaluators = {row: DavisEvaluator(task=SEMI_SUPERVISED, bound_th=bound_th,
-                                               skip_first_last=skip_first_last) for row in ROWS}
+        self.evaluators = {
+            row: DavisEvaluator(task=SEMI_SUPERVISED, bound_th=bound_th, skip_first_last=skip_first_last)
+            for row in ROWS
+        }
         self.per_video: dict[str, dict[str, float]] = {}
 
-    def add_labels(self, video: str, gt_labels: np.ndarray, pred_labels: np.ndarray | None,
-                   frames: Sequence[int] | None = None, void_label: int | None = VOID_LABEL) -> dict[str, float]:
+    def add_labels(
+        self,
+        video: str,
+        gt_labels: np.ndarray,
+        pred_labels: np.ndarray | None,
+        frames: Sequence[int] | None = None,
+        void_label: int | None = VOID_LABEL,
+    ) -> dict[str, float]:
         """Score one video: the model's label video (None: baselines only) and both
         baselines built from ``gt_labels``. Returns row -> this video's J&F."""
         gt = np.asarray(gt_labels)
@@ -62,20 +70,37 @@ def _pct(value: float | None) -> str:
     return f"{100 * value:.1f}"
 
 
-def format_jf_table(summary: Mapping[str, Mapping[str, float]], per_video: Mapping[str, Mapping[str, float]]
-                    | None = None, title: str | None = None) -> str:
+def format_jf_table(
+    summary: Mapping[str, Mapping[str, float]],
+    per_video: Mapping[str, Mapping[str, float]] | None = None,
+    title: str | None = None,
+) -> str:
     """A plain-text table: one line per row of ``summary`` (model, static, empty),
     J&F, J, F, recalls and decays in %, then optionally J&F per video."""
-    columns = (("J&F", "J&F-Mean"), ("J", "J-Mean"), ("J-rec", "J-Recall"), ("J-decay", "J-Decay"),
-               ("F", "F-Mean"), ("F-rec", "F-Recall"), ("F-decay", "F-Decay"))
+    columns = (
+        ("J&F", "J&F-Mean"),
+        ("J", "J-Mean"),
+        ("J-rec", "J-Recall"),
+        ("J-decay", "J-Decay"),
+        ("F", "F-Mean"),
+        ("F-rec", "F-Recall"),
+        ("F-decay", "F-Decay"),
+    )
     rows = [r for r in ROWS if r in summary] + [r for r in summary if r not in ROWS]
     header = ["", *[c for c, _ in columns], "objects"]
-    body = [[ROW_TITLES.get(r, r), *[_pct(summary[r].get(k)) for _, k in columns],
-             str(int(summary[r].get("num_objects", 0)))] for r in rows]
+    body = [
+        [
+            ROW_TITLES.get(r, r),
+            *[_pct(summary[r].get(k)) for _, k in columns],
+            str(int(summary[r].get("num_objects", 0))),
+        ]
+        for r in rows
+    ]
     widths = [max(len(header[i]), *(len(b[i]) for b in body)) if body else len(header[i]) for i in range(len(header))]
 
     def line(cells):
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     out = ([title] if title else []) + [line(header)] + [line(b) for b in body]
     if per_video:
         names = [r for r in ROWS if any(r in v for v in per_video.values())]

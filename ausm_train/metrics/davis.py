@@ -53,8 +53,8 @@ def mean_recall_decay(values: np.ndarray) -> tuple[float, float, float]:
         mean = float(np.nanmean(v))
         recall = float(np.nanmean(v > 0.5))
         bounds = (np.round(np.linspace(1, v.size, 5) + 1e-10) - 1).astype(int)
-        first = v[bounds[0]:bounds[1] + 1]
-        last = v[bounds[3]:bounds[4] + 1]
+        first = v[bounds[0] : bounds[1] + 1]
+        last = v[bounds[3] : bounds[4] + 1]
         decay = float(np.nanmean(first) - np.nanmean(last))
     return mean, recall, decay
 
@@ -74,8 +74,11 @@ class ObjectScores:
     f: np.ndarray
 
 
-def masks_to_labels(masks: Mapping[int, MaskSequence], shape: tuple[int, int, int],
-                    scores: Mapping[int, float | Sequence[float]] | None = None) -> np.ndarray:
+def masks_to_labels(
+    masks: Mapping[int, MaskSequence],
+    shape: tuple[int, int, int],
+    scores: Mapping[int, float | Sequence[float]] | None = None,
+) -> np.ndarray:
     """int32 label video [T, H, W] (0 = background) from object id -> masks.
 
     Where masks overlap, the pixel goes to the object with the higher score in that
@@ -85,7 +88,7 @@ def masks_to_labels(masks: Mapping[int, MaskSequence], shape: tuple[int, int, in
     t, h, w = shape
     labels = np.zeros((t, h, w), dtype=np.int32)
     ids = sorted(int(i) for i in masks)
-    bad = [i for i in ids if not 0 < i < 2 ** 31]
+    bad = [i for i in ids if not 0 < i < 2**31]
     if bad:
         raise ValueError(f"object ids must be positive 32-bit integers (0 is background), got {bad}")
     if not ids:
@@ -116,9 +119,14 @@ def scored_frames(num_frames: int, frames: Sequence[int] | None = None, skip_fir
     return chosen[1:-1] if skip_first_last else chosen
 
 
-def score_label_video(gt_labels: np.ndarray, pred_labels: np.ndarray, frames: Sequence[int] | None = None,
-                      skip_first_last: bool = True, bound_th: float = DAVIS_BOUND_TH,
-                      void_label: int | None = VOID_LABEL) -> dict[int, ObjectScores]:
+def score_label_video(
+    gt_labels: np.ndarray,
+    pred_labels: np.ndarray,
+    frames: Sequence[int] | None = None,
+    skip_first_last: bool = True,
+    bound_th: float = DAVIS_BOUND_TH,
+    void_label: int | None = VOID_LABEL,
+) -> dict[int, ObjectScores]:
     """Semi-supervised J and F per ground-truth object of one video of label images.
 
     gt_labels, pred_labels: integer [T, H, W], pixel = object id, 0 background.
@@ -131,8 +139,9 @@ def score_label_video(gt_labels: np.ndarray, pred_labels: np.ndarray, frames: Se
     gt = np.asarray(gt_labels)
     pred = np.asarray(pred_labels)
     if gt.ndim != 3 or gt.shape != pred.shape:
-        raise ValueError(f"ground truth {gt.shape} and prediction {pred.shape} must be label videos [T, H, W] "
-                         "of one shape")
+        raise ValueError(
+            f"ground truth {gt.shape} and prediction {pred.shape} must be label videos [T, H, W] of one shape"
+        )
     if not (np.issubdtype(gt.dtype, np.integer) and np.issubdtype(pred.dtype, np.integer)):
         raise ValueError(f"label videos must be integer arrays, got {gt.dtype} and {pred.dtype}")
     chosen = scored_frames(gt.shape[0], frames, skip_first_last)
@@ -153,8 +162,9 @@ def score_label_video(gt_labels: np.ndarray, pred_labels: np.ndarray, frames: Se
     return out
 
 
-def static_baseline(gt_labels: np.ndarray, frames: Sequence[int] | None = None,
-                    void_label: int | None = VOID_LABEL) -> np.ndarray:
+def static_baseline(
+    gt_labels: np.ndarray, frames: Sequence[int] | None = None, void_label: int | None = VOID_LABEL
+) -> np.ndarray:
     """The "static" prediction: each object's mask on the first (annotated) frame it
     appears in, the semi-supervised prompt, copied unchanged to every later frame.
 
@@ -177,11 +187,16 @@ def static_baseline(gt_labels: np.ndarray, frames: Sequence[int] | None = None,
     return out
 
 
-def evaluate_video(gt: Mapping[int, MaskSequence], pred: Mapping[int, MaskSequence],
-                   task: str = SEMI_SUPERVISED, skip_first_last: bool | None = None,
-                   bound_th: float = DAVIS_BOUND_TH, max_proposals: int | None = 20,
-                   shape: tuple[int, int, int] | None = None,
-                   pred_scores: Mapping[int, float | Sequence[float]] | None = None) -> dict[int, ObjectScores]:
+def evaluate_video(
+    gt: Mapping[int, MaskSequence],
+    pred: Mapping[int, MaskSequence],
+    task: str = SEMI_SUPERVISED,
+    skip_first_last: bool | None = None,
+    bound_th: float = DAVIS_BOUND_TH,
+    max_proposals: int | None = 20,
+    shape: tuple[int, int, int] | None = None,
+    pred_scores: Mapping[int, float | Sequence[float]] | None = None,
+) -> dict[int, ObjectScores]:
     """J and F per ground-truth object of one video.
 
     semi-supervised: prediction ids are the ground-truth ids. Both sides are
@@ -206,8 +221,13 @@ def evaluate_video(gt: Mapping[int, MaskSequence], pred: Mapping[int, MaskSequen
     if not gt:
         return {}
     if task == SEMI_SUPERVISED:
-        return score_label_video(masks_to_labels(gt, (t, h, w)), masks_to_labels(pred, (t, h, w), pred_scores),
-                                 skip_first_last=skip_first_last, bound_th=bound_th, void_label=None)
+        return score_label_video(
+            masks_to_labels(gt, (t, h, w)),
+            masks_to_labels(pred, (t, h, w), pred_scores),
+            skip_first_last=skip_first_last,
+            bound_th=bound_th,
+            void_label=None,
+        )
 
     frames = slice(1, t - 1) if skip_first_last else slice(0, t)
     gt_ids = sorted(int(i) for i in gt)
@@ -239,18 +259,35 @@ class DavisEvaluator:
     max_proposals: int | None = 20
     per_object: dict[str, ObjectScores] = field(default_factory=dict)
 
-    def add_video(self, video: str, gt: Mapping[int, MaskSequence], pred: Mapping[int, MaskSequence],
-                  shape: tuple[int, int, int] | None = None,
-                  pred_scores: Mapping[int, float | Sequence[float]] | None = None) -> dict[int, ObjectScores]:
+    def add_video(
+        self,
+        video: str,
+        gt: Mapping[int, MaskSequence],
+        pred: Mapping[int, MaskSequence],
+        shape: tuple[int, int, int] | None = None,
+        pred_scores: Mapping[int, float | Sequence[float]] | None = None,
+    ) -> dict[int, ObjectScores]:
         """One video from per-object masks (see ``evaluate_video``)."""
-        scores = evaluate_video(gt, pred, task=self.task, skip_first_last=self.skip_first_last,
-                                bound_th=self.bound_th, max_proposals=self.max_proposals, shape=shape,
-                                pred_scores=pred_scores)
+        scores = evaluate_video(
+            gt,
+            pred,
+            task=self.task,
+            skip_first_last=self.skip_first_last,
+            bound_th=self.bound_th,
+            max_proposals=self.max_proposals,
+            shape=shape,
+            pred_scores=pred_scores,
+        )
         return self._keep(video, scores)
 
-    def add_labels(self, video: str, gt_labels: np.ndarray, pred_labels: np.ndarray,
-                   frames: Sequence[int] | None = None,
-                   void_label: int | None = VOID_LABEL) -> dict[int, ObjectScores]:
+    def add_labels(
+        self,
+        video: str,
+        gt_labels: np.ndarray,
+        pred_labels: np.ndarray,
+        frames: Sequence[int] | None = None,
+        void_label: int | None = VOID_LABEL,
+    ) -> dict[int, ObjectScores]:
         """One video of label images (semi-supervised only; see ``score_label_video``)."""
         if self.task != SEMI_SUPERVISED:
             raise ValueError("label videos are scored by the semi-supervised protocol only")

@@ -33,8 +33,10 @@ def read_label_video(paths: Sequence[Path]) -> np.ndarray:
         except CorruptSampleError as error:
             raise DatasetFormatError(str(error)) from error
         if frames and labels.shape != frames[0].shape:
-            raise DatasetFormatError(f"{path} is {labels.shape[1]}x{labels.shape[0]}, the sequence's first "
-                                     f"annotation {frames[0].shape[1]}x{frames[0].shape[0]}")
+            raise DatasetFormatError(
+                f"{path} is {labels.shape[1]}x{labels.shape[0]}, the sequence's first "
+                f"annotation {frames[0].shape[1]}x{frames[0].shape[0]}"
+            )
         frames.append(labels.astype(np.int32))
     return np.stack(frames)
 
@@ -46,9 +48,13 @@ def sequence_annotations(annotation_dir: Path, sequence: str) -> list[Path]:
     return paths
 
 
-def score_davis_folder(annotation_dir: str | os.PathLike, prediction_dir: str | os.PathLike,
-                       sequences: Sequence[str] | None = None, void_label: int | None = VOID_LABEL,
-                       progress: bool = False) -> JFWithBaselines:
+def score_davis_folder(
+    annotation_dir: str | os.PathLike,
+    prediction_dir: str | os.PathLike,
+    sequences: Sequence[str] | None = None,
+    void_label: int | None = VOID_LABEL,
+    progress: bool = False,
+) -> JFWithBaselines:
     """Score every sequence (default: every sub-folder of ``annotation_dir``) and
     return the accumulator: ``.summary()`` (model, static, empty) and ``.per_video``."""
     annotation_dir, prediction_dir = Path(annotation_dir), Path(prediction_dir)
@@ -62,12 +68,15 @@ def score_davis_folder(annotation_dir: str | os.PathLike, prediction_dir: str | 
         pred_paths = [prediction_dir / sequence / p.name for p in gt_paths]
         missing = [str(p) for p in pred_paths if not p.is_file()]
         if missing:
-            raise DatasetFormatError(f"{len(missing)} predictions of sequence {sequence} are missing, "
-                                     f"e.g. {missing[0]}")
+            raise DatasetFormatError(
+                f"{len(missing)} predictions of sequence {sequence} are missing, e.g. {missing[0]}"
+            )
         gt = read_label_video(gt_paths)
         pred = read_label_video(pred_paths)
         if pred.shape != gt.shape:
-            raise DatasetFormatError(f"predictions of {sequence} are {pred.shape[2]}x{pred.shape[1]}, "
-                                     f"its annotations {gt.shape[2]}x{gt.shape[1]}")
+            raise DatasetFormatError(
+                f"predictions of {sequence} are {pred.shape[2]}x{pred.shape[1]}, "
+                f"its annotations {gt.shape[2]}x{gt.shape[1]}"
+            )
         scores.add_labels(sequence, gt, pred, void_label=void_label)
     return scores

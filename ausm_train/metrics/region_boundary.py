@@ -36,16 +36,16 @@ def seg2bmap(mask: np.ndarray) -> np.ndarray:
     """
     m = np.asarray(mask, dtype=bool)
     b = np.zeros_like(m)
-    b[:, :-1] |= m[:, :-1] != m[:, 1:]        # right neighbour
-    b[:-1, :] |= m[:-1, :] != m[1:, :]        # lower neighbour
-    b[:-1, :-1] |= m[:-1, :-1] != m[1:, 1:]   # lower-right neighbour
+    b[:, :-1] |= m[:, :-1] != m[:, 1:]  # right neighbour
+    b[:-1, :] |= m[:-1, :] != m[1:, :]  # lower neighbour
+    b[:-1, :-1] |= m[:-1, :-1] != m[1:, 1:]  # lower-right neighbour
     return b
 
 
 def disk(radius: int) -> np.ndarray:
     """uint8 structuring element: the pixels within Euclidean distance radius."""
     r = int(radius)
-    y, x = np.mgrid[-r:r + 1, -r:r + 1]
+    y, x = np.mgrid[-r : r + 1, -r : r + 1]
     return (x * x + y * y <= r * r).astype(np.uint8)
 
 

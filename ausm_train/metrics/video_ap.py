@@ -64,8 +64,8 @@ class ClassMatch:
     """model class index -> dataset category id, for the names both sides share."""
 
     to_dataset: dict[int, int]
-    model_only: list[str]      # model classes no dataset category is named after
-    dataset_only: list[str]    # dataset categories the model cannot predict (their AP is 0)
+    model_only: list[str]  # model classes no dataset category is named after
+    dataset_only: list[str]  # dataset categories the model cannot predict (their AP is 0)
 
     def describe(self) -> str:
         parts = [f"{len(self.to_dataset)} classes matched by name"]
@@ -120,8 +120,9 @@ class ObservedTrack:
         return np.mean(np.asarray(self.objectness)[:, None] * np.stack(self.class_probs), axis=0)
 
 
-def class_scored_tracks(tracks: Mapping[int, ObservedTrack], to_dataset: Mapping[int, int],
-                        max_per_video: int | None = 100) -> list[tuple[int, PredTrack]]:
+def class_scored_tracks(
+    tracks: Mapping[int, ObservedTrack], to_dataset: Mapping[int, int], max_per_video: int | None = 100
+) -> list[tuple[int, PredTrack]]:
     """(track id, PredTrack) once per track and matched class, the category being
     the dataset's, best ``max_per_video`` pairs of the video by score."""
     pairs = []
@@ -151,8 +152,12 @@ def ytvis_result_entry(video_id: int, track: PredTrack, num_frames: int, height:
             segmentations.append({"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")})
         else:
             segmentations.append(None)
-    return {"video_id": int(video_id), "category_id": int(track.category), "score": float(track.score),
-            "segmentations": segmentations}
+    return {
+        "video_id": int(video_id),
+        "category_id": int(track.category),
+        "score": float(track.score),
+        "segmentations": segmentations,
+    }
 
 
 def _as_track(value, cls):
@@ -178,14 +183,15 @@ def encode_track(masks: np.ndarray) -> dict:
 class _VideoCategory:
     """Matching results of one (video, category) pair, all IoU thresholds."""
 
-    scores: np.ndarray     # [D] sorted descending
-    matched: np.ndarray    # bool [K, D]
-    ignored: np.ndarray    # bool [K, D]
+    scores: np.ndarray  # [D] sorted descending
+    matched: np.ndarray  # bool [K, D]
+    ignored: np.ndarray  # bool [K, D]
     gt_ignored: np.ndarray  # bool [G]
 
 
-def _match(ious: np.ndarray, gt_ignore: np.ndarray, gt_crowd: np.ndarray,
-           thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _match(
+    ious: np.ndarray, gt_ignore: np.ndarray, gt_crowd: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """COCO greedy matching. Detections (rows, in score order) take the
     best-IoU ground truth still free (crowd stays free) at IoU >= threshold,
     preferring non-ignored ground truth; ``gt_ignore`` must be sorted with
@@ -222,16 +228,24 @@ class VideoAPEvaluator:
     unprompted "detect everything" evaluation on class-agnostic data.
     """
 
-    def __init__(self, class_agnostic: bool = False, iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
-                 max_dets: Iterable[int] = MAX_DETS):
+    def __init__(
+        self,
+        class_agnostic: bool = False,
+        iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
+        max_dets: Iterable[int] = MAX_DETS,
+    ):
         self.class_agnostic = class_agnostic
         self.iou_thresholds = np.asarray(list(iou_thresholds), dtype=np.float64)
         self.max_dets = tuple(int(m) for m in max_dets)
         self._results: dict[int, list[_VideoCategory]] = {}
         self._num_videos = 0
 
-    def add_video(self, gt: Mapping[int, GtTrack | tuple | dict], pred: Mapping[int, PredTrack | tuple | dict],
-                  shape: tuple[int, int, int]) -> None:
+    def add_video(
+        self,
+        gt: Mapping[int, GtTrack | tuple | dict],
+        pred: Mapping[int, PredTrack | tuple | dict],
+        shape: tuple[int, int, int],
+    ) -> None:
         """One video: ``gt`` track id -> GtTrack(category, masks[, iscrowd]),
         ``pred`` track id -> PredTrack(category, score, masks); tuples and dicts
         with those fields work too. ``shape`` is (T, H, W)."""
@@ -255,8 +269,10 @@ class VideoAPEvaluator:
             di = [di[i] for i in d_order]
             scores = scores[d_order]
             if gi and di:
-                ious = np.asarray(mask_utils.iou([dt_rles[i] for i in di], [gt_rles[i] for i in gi],
-                                                 crowd.astype(np.uint8).tolist()), dtype=np.float64)
+                ious = np.asarray(
+                    mask_utils.iou([dt_rles[i] for i in di], [gt_rles[i] for i in gi], crowd.astype(np.uint8).tolist()),
+                    dtype=np.float64,
+                )
                 ious = ious.reshape(len(di), len(gi))
             else:
                 ious = np.zeros((len(di), len(gi)))
@@ -319,8 +335,9 @@ class VideoAPEvaluator:
         return out
 
 
-def evaluate_ytvis_json(gt_file: str | os.PathLike | dict, results: str | os.PathLike | list,
-                        class_agnostic: bool = False) -> dict[str, float]:
+def evaluate_ytvis_json(
+    gt_file: str | os.PathLike | dict, results: str | os.PathLike | list, class_agnostic: bool = False
+) -> dict[str, float]:
     """Video AP of a results file in the YouTube-VIS submission format,
     ``[{"video_id", "category_id", "score", "segmentations": [RLE | null per frame]}]``,
     against a YouTube-VIS ground-truth JSON."""
@@ -329,7 +346,8 @@ def evaluate_ytvis_json(gt_file: str | os.PathLike | dict, results: str | os.Pat
     gt_by_video: dict[int, dict[int, GtTrack]] = {}
     for n, ann in enumerate(gt_data.get("annotations") or []):
         gt_by_video.setdefault(ann["video_id"], {})[ann.get("id", n)] = GtTrack(
-            ann["category_id"], ann["segmentations"], bool(ann.get("iscrowd", 0)))
+            ann["category_id"], ann["segmentations"], bool(ann.get("iscrowd", 0))
+        )
     res_by_video: dict[int, dict[int, PredTrack]] = {}
     for n, r in enumerate(res_data):
         res_by_video.setdefault(r["video_id"], {})[n] = PredTrack(r["category_id"], r["score"], r["segmentations"])

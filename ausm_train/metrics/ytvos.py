@@ -29,9 +29,14 @@ class YouTubeVOSEvaluator:
     bound_th: float = DAVIS_BOUND_TH
     objects: list[tuple[bool, float, float]] = field(default_factory=list)  # (seen, J, F)
 
-    def add_video(self, gt: Mapping[int, MaskSequence], pred: Mapping[int, MaskSequence],
-                  seen: Mapping[int, bool] | bool = True, annotated: Sequence[bool] | None = None,
-                  shape: tuple[int, int, int] | None = None) -> dict[int, tuple[float, float]]:
+    def add_video(
+        self,
+        gt: Mapping[int, MaskSequence],
+        pred: Mapping[int, MaskSequence],
+        seen: Mapping[int, bool] | bool = True,
+        annotated: Sequence[bool] | None = None,
+        shape: tuple[int, int, int] | None = None,
+    ) -> dict[int, tuple[float, float]]:
         """Score one video. ``annotated`` marks the frames that have ground
         truth (every 5th frame on YouTube-VOS valid); default all. Returns
         object id -> (J, F); objects that never appear are skipped."""

@@ -38,8 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--videos and --frames must be positive")
     width, height = args.size
     try:
-        config = CompositeConfig(height=height, width=width, num_frames=args.frames, split=args.split,
-                                 min_objects=args.min_objects, max_objects=args.max_objects)
+        config = CompositeConfig(
+            height=height,
+            width=width,
+            num_frames=args.frames,
+            split=args.split,
+            min_objects=args.min_objects,
+            max_objects=args.max_objects,
+        )
     except ValueError as error:
         parser.error(str(error))
     formats = ("davis", "ytvis") if args.format == "both" else (args.format,)
@@ -49,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             clip = render_composite(config, args.seed, i)
             yield dataclasses.replace(clip, category_ids=np.zeros(clip.num_instances, np.int64))
 
-    roots = write_clips(tqdm(clips(), total=args.videos, desc=f"{args.split} composites", unit="video"),
-                        args.out, formats, CLASS_NAMES, split=args.split)
+    roots = write_clips(
+        tqdm(clips(), total=args.videos, desc=f"{args.split} composites", unit="video"),
+        args.out,
+        formats,
+        CLASS_NAMES,
+        split=args.split,
+    )
     for name, root in roots.items():
         print(f"{name}: {root}")
     return 0

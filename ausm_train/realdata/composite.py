@@ -41,7 +41,7 @@ class CompositeConfig:
     min_objects: int = 1
     max_objects: int = 4
     split: str = "train"
-    area: tuple[float, float] = (0.015, 0.15)   # object area, fraction of the frame
+    area: tuple[float, float] = (0.015, 0.15)  # object area, fraction of the frame
     max_speed: float = 0.035
     enter_prob: float = 0.25
     exit_prob: float = 0.25
@@ -51,7 +51,7 @@ class CompositeConfig:
     shake: float = 0.008
     video_background_prob: float = 0.4
     blur_prob: float = 0.3
-    lighting: float = 0.03                      # per-frame gain drift
+    lighting: float = 0.03  # per-frame gain drift
     noise_sigma: tuple[float, float] = (1.0, 5.0)
     name: str = "real_composite"
 
@@ -68,7 +68,7 @@ class CompositeConfig:
 
 @dataclass(frozen=True)
 class Cutout:
-    rgb: np.ndarray    # uint8 [h, w, 3]
+    rgb: np.ndarray  # uint8 [h, w, 3]
     alpha: np.ndarray  # float32 [h, w] in [0, 1], soft edge
     source: str
 
@@ -76,8 +76,13 @@ class Cutout:
 def _regions(image: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     """Compact, border-free regions of a graph-based segmentation (bool masks)."""
     from skimage.segmentation import felzenszwalb
-    labels = felzenszwalb(image, scale=float(rng.choice([150, 400, 1000])), sigma=0.8,
-                          min_size=max(30, image.shape[0] * image.shape[1] // 400))
+
+    labels = felzenszwalb(
+        image,
+        scale=float(rng.choice([150, 400, 1000])),
+        sigma=0.8,
+        min_size=max(30, image.shape[0] * image.shape[1] // 400),
+    )
     total = labels.size
     keep = []
     for lab in np.unique(labels):
@@ -148,8 +153,7 @@ class _Camera:
         c = np.clip(c, [w / 2, h / 2], [W - w / 2, H - h / 2])
         sx, sy = out_hw[1] / w, out_hw[0] / h
         m = np.array([[sx, 0, -(c[0] - w / 2) * sx], [0, sy, -(c[1] - h / 2) * sy]])
-        return cv2.warpAffine(image, m, (out_hw[1], out_hw[0]), flags=cv2.INTER_AREA,
-                              borderMode=cv2.BORDER_REFLECT)
+        return cv2.warpAffine(image, m, (out_hw[1], out_hw[0]), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
 
 
 def _motion_blur(rgb: np.ndarray, alpha: np.ndarray, velocity: np.ndarray):
@@ -207,11 +211,21 @@ def render_composite(cfg: CompositeConfig, seed: int, index: int) -> VideoClip:
             pos = np.array([rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h])
             heading = rng.uniform(0, 2 * np.pi)
             vel = speed * np.array([np.cos(heading), np.sin(heading)])
-        objects.append(dict(cut=cut, pos=pos, vel=vel, scale=scale,
-                            scale_rate=rng.uniform(-cfg.max_scale_rate, cfg.max_scale_rate),
-                            angle=rng.uniform(-0.4, 0.4), spin=rng.uniform(-cfg.max_spin, cfg.max_spin),
-                            flip=rng.random() < 0.5, blur=rng.random() < cfg.blur_prob,
-                            gain=rng.uniform(0.75, 1.25), gain_rate=rng.uniform(-0.01, 0.01)))
+        objects.append(
+            dict(
+                cut=cut,
+                pos=pos,
+                vel=vel,
+                scale=scale,
+                scale_rate=rng.uniform(-cfg.max_scale_rate, cfg.max_scale_rate),
+                angle=rng.uniform(-0.4, 0.4),
+                spin=rng.uniform(-cfg.max_spin, cfg.max_spin),
+                flip=rng.random() < 0.5,
+                blur=rng.random() < cfg.blur_prob,
+                gain=rng.uniform(0.75, 1.25),
+                gain_rate=rng.uniform(-0.01, 0.01),
+            )
+        )
 
     gain = 1.0
     noise_sigma = rng.uniform(*cfg.noise_sigma)
@@ -219,7 +233,7 @@ def render_composite(cfg: CompositeConfig, seed: int, index: int) -> VideoClip:
     labels = np.zeros((T, h, w), np.int32)
     for t in range(T):
         image = camera.view(np.ascontiguousarray(frames_bg[t]), t, (h, w)).astype(np.float32)
-        for label, o in enumerate(objects, start=1):   # later objects are nearer
+        for label, o in enumerate(objects, start=1):  # later objects are nearer
             cut = o["cut"]
             rgb, alpha = cut.rgb, cut.alpha
             if o["flip"]:
@@ -246,9 +260,15 @@ def render_composite(cfg: CompositeConfig, seed: int, index: int) -> VideoClip:
     # an object must be seen properly somewhere: drop slivers that never exceed a few pixels
     visible = masks.reshape(n_obj, T, -1).sum(-1).max(1) >= 12
     masks = masks[visible]
-    return VideoClip(frames=frames, masks=masks, instance_ids=np.arange(1, len(masks) + 1),
-                     category_ids=np.full(len(masks), NO_CATEGORY), dataset=cfg.name,
-                     video=f"{cfg.split}_s{seed}_{index:05d}", frame_names=[f"{t:05d}" for t in range(T)])
+    return VideoClip(
+        frames=frames,
+        masks=masks,
+        instance_ids=np.arange(1, len(masks) + 1),
+        category_ids=np.full(len(masks), NO_CATEGORY),
+        dataset=cfg.name,
+        video=f"{cfg.split}_s{seed}_{index:05d}",
+        frame_names=[f"{t:05d}" for t in range(T)],
+    )
 
 
 class RealCompositeSource(GeneratedVideoSource):

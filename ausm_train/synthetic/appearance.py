@@ -13,8 +13,9 @@ import numpy as np
 TEXTURES = ("plain", "stripes", "checker", "dots", "gradient")
 
 
-def random_color(rng: np.random.Generator, min_saturation: float = 0.45,
-                 value: tuple[float, float] = (0.45, 1.0)) -> np.ndarray:
+def random_color(
+    rng: np.random.Generator, min_saturation: float = 0.45, value: tuple[float, float] = (0.45, 1.0)
+) -> np.ndarray:
     h = rng.random()
     s = rng.uniform(min_saturation, 1.0)
     v = rng.uniform(*value)
@@ -31,8 +32,13 @@ class Texture:
 
     @staticmethod
     def draw(rng: np.random.Generator) -> "Texture":
-        return Texture(kind=str(rng.choice(TEXTURES)), color_a=random_color(rng), color_b=random_color(rng),
-                       frequency=float(rng.uniform(2.0, 5.0)), angle=float(rng.uniform(0, np.pi)))
+        return Texture(
+            kind=str(rng.choice(TEXTURES)),
+            color_a=random_color(rng),
+            color_b=random_color(rng),
+            frequency=float(rng.uniform(2.0, 5.0)),
+            angle=float(rng.uniform(0, np.pi)),
+        )
 
     def render(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """float32 [..., 3] colours at object-frame coordinates (u, v)."""

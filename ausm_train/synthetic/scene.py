@@ -34,13 +34,13 @@ class SyntheticConfig:
     classes: tuple[str, ...] = SHAPE_CLASSES
     radius: tuple[float, float] = (0.08, 0.2)
     max_speed: float = 0.03
-    enter_prob: float = 0.3        # chance an object starts outside and enters
-    exit_prob: float = 0.2         # chance an object heads out and leaves
-    max_scale_rate: float = 0.03   # |d log(radius) / frame|
-    max_spin: float = 0.08         # radians per frame
+    enter_prob: float = 0.3  # chance an object starts outside and enters
+    exit_prob: float = 0.2  # chance an object heads out and leaves
+    max_scale_rate: float = 0.03  # |d log(radius) / frame|
+    max_spin: float = 0.08  # radians per frame
     camera_speed: float = 0.012
     noise_sigma: tuple[float, float] = (2.0, 8.0)
-    flicker: float = 0.03          # per-frame brightness change, fraction
+    flicker: float = 0.03  # per-frame brightness change, fraction
     name: str = "synthetic"
 
     def __post_init__(self):
@@ -59,7 +59,7 @@ class SyntheticConfig:
 class _Object:
     class_index: int
     texture: Texture
-    position: np.ndarray   # world position at t = 0 (x, y)
+    position: np.ndarray  # world position at t = 0 (x, y)
     velocity: np.ndarray
     accel: np.ndarray
     radius: float
@@ -73,8 +73,9 @@ class _Object:
         return pos, radius, self.angle + self.spin * t
 
 
-def edge_motion(cfg: SyntheticConfig, rng: np.random.Generator, gap: float,
-                 speed: float) -> tuple[np.ndarray, np.ndarray]:
+def edge_motion(
+    cfg: SyntheticConfig, rng: np.random.Generator, gap: float, speed: float
+) -> tuple[np.ndarray, np.ndarray]:
     """A point ``gap`` pixels beyond a random edge (negative: inside) and a
     velocity of the given speed pointing into the frame, roughly across it."""
     edge = int(rng.integers(4))
@@ -110,16 +111,29 @@ def _draw_object(cfg: SyntheticConfig, rng: np.random.Generator, side: float) ->
         heading = rng.uniform(0, 2 * np.pi)
         velocity = speed * np.array([np.cos(heading), np.sin(heading)])
     return _Object(
-        class_index=int(rng.integers(len(cfg.classes))), texture=Texture.draw(rng),
-        position=position, velocity=velocity,
+        class_index=int(rng.integers(len(cfg.classes))),
+        texture=Texture.draw(rng),
+        position=position,
+        velocity=velocity,
         accel=rng.normal(0.0, 0.05 * cfg.max_speed * side / max(cfg.num_frames, 1), size=2),
-        radius=radius, scale_rate=rng.uniform(-cfg.max_scale_rate, cfg.max_scale_rate),
-        angle=rng.uniform(0, 2 * np.pi), spin=rng.uniform(-cfg.max_spin, cfg.max_spin),
+        radius=radius,
+        scale_rate=rng.uniform(-cfg.max_scale_rate, cfg.max_scale_rate),
+        angle=rng.uniform(0, 2 * np.pi),
+        spin=rng.uniform(-cfg.max_spin, cfg.max_spin),
     )
 
 
-def _paint(image: np.ndarray, labels: np.ndarray, amodal: np.ndarray, label: int, obj: _Object,
-           center: np.ndarray, radius: float, angle: float, classes: Sequence[str]) -> None:
+def _paint(
+    image: np.ndarray,
+    labels: np.ndarray,
+    amodal: np.ndarray,
+    label: int,
+    obj: _Object,
+    center: np.ndarray,
+    radius: float,
+    angle: float,
+    classes: Sequence[str],
+) -> None:
     """Draw one object over what is there (it is nearer than everything drawn
     so far); ``amodal`` gets its whole in-frame shape, occluded or not."""
     h, w = labels.shape
@@ -159,8 +173,7 @@ def render_scene(cfg: SyntheticConfig, seed: int, index: int) -> tuple[VideoClip
     rng = np.random.default_rng([int(seed), int(index)])
     h, w, t_len = cfg.height, cfg.width, cfg.num_frames
     side = float(min(h, w))
-    objects = [_draw_object(cfg, rng, side)
-               for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1)))]
+    objects = [_draw_object(cfg, rng, side) for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1)))]
 
     # Camera: a drift plus a slow sway; the background is big enough for it.
     drift = rng.normal(0.0, 1.0, size=2)
@@ -169,7 +182,8 @@ def render_scene(cfg: SyntheticConfig, seed: int, index: int) -> tuple[VideoClip
     sway_phase = rng.uniform(0, 2 * np.pi)
     times = np.arange(t_len, dtype=np.float64)
     camera = drift[None] * times[:, None] + sway_amp * np.stack(
-        [np.sin(0.3 * times + sway_phase), np.cos(0.23 * times + sway_phase)], axis=1)
+        [np.sin(0.3 * times + sway_phase), np.cos(0.23 * times + sway_phase)], axis=1
+    )
     margin = int(np.ceil(np.abs(camera).max(initial=0.0))) + 2
     world = background(h + 2 * margin, w + 2 * margin, rng)
 
@@ -189,14 +203,21 @@ def render_scene(cfg: SyntheticConfig, seed: int, index: int) -> tuple[VideoClip
         image += rng.normal(0.0, noise_sigma, size=image.shape).astype(np.float32)
         frames[t] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
-    masks = np.stack([labels == k for k in range(1, len(objects) + 1)]) if objects else \
-        np.zeros((0, t_len, h, w), dtype=bool)
+    masks = (
+        np.stack([labels == k for k in range(1, len(objects) + 1)])
+        if objects
+        else np.zeros((0, t_len, h, w), dtype=bool)
+    )
     visible = masks.reshape(len(objects), -1).any(axis=1)
     masks = masks[visible]
     classes = np.array([o.class_index for o, v in zip(objects, visible) if v], dtype=np.int64)
     clip = VideoClip(
-        frames=frames, masks=masks, instance_ids=np.arange(1, len(classes) + 1, dtype=np.int64),
-        category_ids=classes, dataset=cfg.name, video=f"s{seed}_{index:05d}",
+        frames=frames,
+        masks=masks,
+        instance_ids=np.arange(1, len(classes) + 1, dtype=np.int64),
+        category_ids=classes,
+        dataset=cfg.name,
+        video=f"s{seed}_{index:05d}",
         frame_names=[f"{t:05d}" for t in range(t_len)],
     )
     return clip, amodal[visible]

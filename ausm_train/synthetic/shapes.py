@@ -23,7 +23,7 @@ def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return (v >= -0.5) & (_SQRT3 * u + v <= 1.0) & (-_SQRT3 * u + v <= 1.0)
     if shape == "ring":
         r2 = u * u + v * v
-        return (r2 <= 1.0) & (r2 >= 0.55 ** 2)
+        return (r2 <= 1.0) & (r2 >= 0.55**2)
     if shape == "star":
         r = np.hypot(u, v)
         theta = np.arctan2(v, u)

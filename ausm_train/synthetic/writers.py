@@ -19,8 +19,14 @@ class DavisWriter:
     (1-based), so at most 255 instances. Where masks overlap the later one wins,
     as a label image forces."""
 
-    def __init__(self, root: str | os.PathLike, split: str = "train", resolution: str = "480p",
-                 year: str = "2017", jpeg_quality: int = 95):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        resolution: str = "480p",
+        year: str = "2017",
+        jpeg_quality: int = 95,
+    ):
         self.root = Path(root)
         self.split = split
         self.resolution = resolution
@@ -32,10 +38,12 @@ class DavisWriter:
         if clip.num_instances > 255:
             raise ValueError("DAVIS palette PNGs hold at most 255 objects")
         for t, name in enumerate(clip.frame_names):
-            write_jpeg(self.root / "JPEGImages" / self.resolution / clip.video / f"{name}.jpg",
-                       clip.frames[t], self.jpeg_quality)
-            write_label_png(self.root / "Annotations" / self.resolution / clip.video / f"{name}.png",
-                            clip.label_map(t))
+            write_jpeg(
+                self.root / "JPEGImages" / self.resolution / clip.video / f"{name}.jpg",
+                clip.frames[t],
+                self.jpeg_quality,
+            )
+            write_label_png(self.root / "Annotations" / self.resolution / clip.video / f"{name}.png", clip.label_map(t))
         self.videos.append(clip.video)
 
     def close(self) -> Path:
@@ -53,8 +61,14 @@ class YouTubeVISWriter:
     YouTube-VIS layout. Masks are stored as uncompressed RLE (as YouTube-VIS 2019
     does) or compressed RLE (as OVIS does); absent frames are null."""
 
-    def __init__(self, root: str | os.PathLike, class_names: Sequence[str], split: str = "train",
-                 rle: str = "uncompressed", jpeg_quality: int = 95):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        class_names: Sequence[str],
+        split: str = "train",
+        rle: str = "uncompressed",
+        jpeg_quality: int = 95,
+    ):
         if rle not in ("uncompressed", "compressed"):
             raise ValueError("rle must be 'uncompressed' or 'compressed'")
         self.root = Path(root)
@@ -70,8 +84,9 @@ class YouTubeVISWriter:
         files = [f"{clip.video}/{name}.jpg" for name in clip.frame_names]
         for t, f in enumerate(files):
             write_jpeg(self.root / self.split / "JPEGImages" / f, clip.frames[t], self.jpeg_quality)
-        self.videos.append({"id": video_id, "width": clip.width, "height": clip.height,
-                            "length": clip.num_frames, "file_names": files})
+        self.videos.append(
+            {"id": video_id, "width": clip.width, "height": clip.height, "length": clip.num_frames, "file_names": files}
+        )
         encode = encode_uncompressed_rle if self.rle == "uncompressed" else encode_rle
         for n in range(clip.num_instances):
             segs, areas, boxes = [], [], []
@@ -84,23 +99,43 @@ class YouTubeVISWriter:
             category = int(clip.category_ids[n])
             if category < 0:
                 raise ValueError("YouTube-VIS needs a category for every instance")
-            self.annotations.append({
-                "id": len(self.annotations) + 1, "video_id": video_id, "category_id": category + 1,
-                "iscrowd": 0, "width": clip.width, "height": clip.height, "length": 1,
-                "segmentations": segs, "areas": areas, "bboxes": boxes,
-            })
+            self.annotations.append(
+                {
+                    "id": len(self.annotations) + 1,
+                    "video_id": video_id,
+                    "category_id": category + 1,
+                    "iscrowd": 0,
+                    "width": clip.width,
+                    "height": clip.height,
+                    "length": 1,
+                    "segmentations": segs,
+                    "areas": areas,
+                    "bboxes": boxes,
+                }
+            )
 
     def close(self) -> Path:
         path = self.root / f"{self.split}.json"
-        write_json(path, {
-            "info": {"description": "ausm_train synthetic videos"}, "licenses": [],
-            "videos": self.videos, "annotations": self.annotations, "categories": self.categories,
-        })
+        write_json(
+            path,
+            {
+                "info": {"description": "ausm_train synthetic videos"},
+                "licenses": [],
+                "videos": self.videos,
+                "annotations": self.annotations,
+                "categories": self.categories,
+            },
+        )
         return path
 
 
-def write_clips(clips: Iterable[VideoClip], out: str | os.PathLike, formats: Sequence[str],
-                class_names: Sequence[str], split: str = "train") -> dict[str, Path]:
+def write_clips(
+    clips: Iterable[VideoClip],
+    out: str | os.PathLike,
+    formats: Sequence[str],
+    class_names: Sequence[str],
+    split: str = "train",
+) -> dict[str, Path]:
     """Write clips to OUT/davis and/or OUT/ytvis; returns format -> root."""
     out = Path(out)
     writers = {}

@@ -18,6 +18,7 @@ Modules, one job each:
   trainer          the loop, faults (corrupt samples, non-finite losses), DDP
   evaluate         J&F (prompted) and video AP (unprompted) through StreamSession
 """
+
 from .config import TrainConfig, config_from_dict, load_train_config
 from .trainer import NonFiniteLossError, Trainer
 

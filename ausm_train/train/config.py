@@ -4,6 +4,7 @@ Unknown keys are errors (a typo must not silently train with a default), and any
 value can be overridden from the command line with a dotted path
 (``--set train.steps=100 optim.lr=3e-4``), parsed as YAML so numbers and lists work.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,11 +21,11 @@ class DataConfig:
     #               weight: float, args: {constructor keyword arguments}}
     sources: List[Dict[str, Any]] = field(default_factory=list)
     clip_len: int = 4
-    stride: List[int] = field(default_factory=lambda: [1, 1])   # inclusive range to draw from
-    batch_size: int = 2              # clips per process and micro-step
+    stride: List[int] = field(default_factory=lambda: [1, 1])  # inclusive range to draw from
+    batch_size: int = 2  # clips per process and micro-step
     num_workers: int = 0
-    epoch_length: int = 100000       # items per epoch of the mix
-    output_size: Optional[List[int]] = None   # [H, W]; None: sources already have one size
+    epoch_length: int = 100000  # items per epoch of the mix
+    output_size: Optional[List[int]] = None  # [H, W]; None: sources already have one size
     hflip_prob: float = 0.5
     scale_range: List[float] = field(default_factory=lambda: [0.8, 1.25])
     color_jitter: bool = True
@@ -35,11 +36,11 @@ class DataConfig:
 
 @dataclass
 class TeacherForcingConfig:
-    prompt_prob: float = 0.5             # an instance is prompted (else discovered)
-    box_prompt_prob: float = 0.3         # a prompt is a filled box, not a mask
+    prompt_prob: float = 0.5  # an instance is prompted (else discovered)
+    box_prompt_prob: float = 0.3  # a prompt is a filled box, not a mask
     first_appearance_prob: float = 0.5  # a prompt lands on the first visible frame
-    never_track_prob: float = 0.15       # a discovered instance stays a detection target
-    box_jitter: float = 0.05             # box edges move by up to this fraction of its size
+    never_track_prob: float = 0.15  # a discovered instance stays a detection target
+    box_jitter: float = 0.05  # box edges move by up to this fraction of its size
 
 
 @dataclass
@@ -48,10 +49,10 @@ class LossConfig:
     class_weight: float = 2.0
     mask_weight: float = 5.0
     dice_weight: float = 5.0
-    no_object_weight: float = 0.1        # unmatched detection queries
-    num_points: int = 1024               # points per mask for the mask losses
+    no_object_weight: float = 0.1  # unmatched detection queries
+    num_points: int = 1024  # points per mask for the mask losses
     oversample_ratio: float = 3.0
-    importance_ratio: float = 0.75       # 0: uniform random points
+    importance_ratio: float = 0.75  # 0: uniform random points
     match_points: int = 1024
     deep_supervision: bool = True
     # First prediction (0 = before the first mask-decoder layer) on which ID rows are
@@ -61,7 +62,7 @@ class LossConfig:
     # and whatever it predicts there confines where it may look in G_t. With 3 and
     # id_rows_early_empty those early predictions are trained empty instead.
     id_rows_from: int = 0
-    history_probe_weight: float = 0.0    # auxiliary loss on G_t (history_probe.py); 0 = off
+    history_probe_weight: float = 0.0  # auxiliary loss on G_t (history_probe.py); 0 = off
     # With id_rows_from > 0: train the ID rows' earlier predictions to be empty masks.
     # The mask decoder lets a query whose previous mask is empty attend to every pixel,
     # so an ID row reaches the layer that reads G_t with its view unrestricted and can
@@ -75,40 +76,40 @@ class OptimConfig:
     weight_decay: float = 0.05
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     backbone_lr_mult: float = 0.1
-    grad_clip: float = 1.0               # max global grad norm; 0 disables
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
 
 
 @dataclass
 class ScheduleConfig:
     warmup_steps: int = 100
-    warmup_factor: float = 0.01          # lr multiplier at step 0
-    decay: str = "cosine"                # cosine | step | none
-    min_lr_ratio: float = 0.01           # cosine floor
-    milestones: List[int] = field(default_factory=list)   # step decay
+    warmup_factor: float = 0.01  # lr multiplier at step 0
+    decay: str = "cosine"  # cosine | step | none
+    min_lr_ratio: float = 0.01  # cosine floor
+    milestones: List[int] = field(default_factory=list)  # step decay
     gamma: float = 0.1
 
 
 @dataclass
 class TrainConfig:
-    model: str = "tiny"                  # named model config or a YAML/JSON path
+    model: str = "tiny"  # named model config or a YAML/JSON path
     model_overrides: Dict[str, Any] = field(default_factory=dict)
-    init_checkpoint: Optional[str] = None   # AUSM weights to start from (previous stage)
-    init_backbone: Optional[str] = None     # backbone weights: our own (ausm-backbone/1, e.g. distilled) or official Swin
+    init_checkpoint: Optional[str] = None  # AUSM weights to start from (previous stage)
+    init_backbone: Optional[str] = None  # backbone weights: our own (ausm-backbone/1, e.g. distilled) or official Swin
     # Re-draw the ID vectors with this std when training from scratch. The model's
     # default (0.14) makes history marks ~10x weaker than the features they are added
     # to, and a model trained from scratch then learns to ignore its history.
     id_vector_init_std: Optional[float] = None
-    steps: int = 1000                    # optimiser steps
+    steps: int = 1000  # optimiser steps
     grad_accum: int = 1
-    mode: str = "parallel"               # parallel (teacher forcing, one pass) | iterative
-    amp: str = "bf16"                    # bf16 | fp16 | off; only ever used on CUDA
-    device: str = "auto"                 # auto | cpu | cuda
+    mode: str = "parallel"  # parallel (teacher forcing, one pass) | iterative
+    amp: str = "bf16"  # bf16 | fp16 | off; only ever used on CUDA
+    device: str = "auto"  # auto | cpu | cuda
     freeze_backbone: bool = False
-    threads: int = 0                     # torch CPU threads; 0 = torch default
+    threads: int = 0  # torch CPU threads; 0 = torch default
     seed: int = 0
     log_every: int = 10
     ckpt_every: int = 100
-    max_nonfinite: int = 20              # skipped non-finite steps before aborting
+    max_nonfinite: int = 20  # skipped non-finite steps before aborting
     data: DataConfig = field(default_factory=DataConfig)
     teacher_forcing: TeacherForcingConfig = field(default_factory=TeacherForcingConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -184,7 +185,7 @@ def parse_overrides(items):
 
 
 def config_from_dict(values, overrides=()):
-    values = yaml.safe_load(yaml.safe_dump(values))   # deep copy, plain types
+    values = yaml.safe_load(yaml.safe_dump(values))  # deep copy, plain types
     for key, value in overrides:
         _set_dotted(values, key, value)
     return _build(TrainConfig, values, "")

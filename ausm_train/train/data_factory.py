@@ -5,23 +5,46 @@ Every item is a pure function of (seed, epoch, index) (see ausm_train.data), so 
 data position of a run is one number: how many micro-batches it has taken. A resumed
 run starts its sampler there and sees exactly the clips it would have seen.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from ausm_train.data import (ClipAugment, ClipDataset, CocoPseudoVideoSource, ColorJitter, DavisSource,
-                             MixedClipDataset, MOSESource, OVISSource, SAVPngSource, SAVSource, SkipCorrupt,
-                             YouTubeVISSource, YouTubeVOSSource)
+from ausm_train.data import (
+    ClipAugment,
+    ClipDataset,
+    CocoPseudoVideoSource,
+    ColorJitter,
+    DavisSource,
+    MixedClipDataset,
+    MOSESource,
+    OVISSource,
+    SAVPngSource,
+    SAVSource,
+    SkipCorrupt,
+    YouTubeVISSource,
+    YouTubeVOSSource,
+)
 from ausm_train.realdata.composite import CompositeConfig, RealCompositeSource
 from ausm_train.synthetic import SyntheticConfig, SyntheticVideoSource
 
-SOURCES = {"davis": DavisSource, "ytvos": YouTubeVOSSource, "mose": MOSESource, "ytvis": YouTubeVISSource,
-           "ovis": OVISSource, "coco": CocoPseudoVideoSource, "sav": SAVSource, "sav_png": SAVPngSource}
+SOURCES = {
+    "davis": DavisSource,
+    "ytvos": YouTubeVOSSource,
+    "mose": MOSESource,
+    "ytvis": YouTubeVISSource,
+    "ovis": OVISSource,
+    "coco": CocoPseudoVideoSource,
+    "sav": SAVSource,
+    "sav_png": SAVPngSource,
+}
 
 
 # Generated sources: kind -> (config type, source type); their YAML ``config`` lists become tuples.
-GENERATED = {"synthetic": (SyntheticConfig, SyntheticVideoSource),
-             "real_composite": (CompositeConfig, RealCompositeSource)}
+GENERATED = {
+    "synthetic": (SyntheticConfig, SyntheticVideoSource),
+    "real_composite": (CompositeConfig, RealCompositeSource),
+}
 
 
 def generated_source(kind, args):
@@ -47,17 +70,27 @@ def build_dataset(cfg):
         raise ValueError("data.sources is empty: nothing to train on")
     augment = None
     if cfg.augment or cfg.output_size is not None:
-        augment = ClipAugment(output_size=tuple(cfg.output_size) if cfg.output_size else None,
-                              hflip_prob=cfg.hflip_prob if cfg.augment else 0.0,
-                              scale_range=tuple(cfg.scale_range) if cfg.augment else (1.0, 1.0),
-                              color=ColorJitter() if cfg.augment and cfg.color_jitter else None)
+        augment = ClipAugment(
+            output_size=tuple(cfg.output_size) if cfg.output_size else None,
+            hflip_prob=cfg.hflip_prob if cfg.augment else 0.0,
+            scale_range=tuple(cfg.scale_range) if cfg.augment else (1.0, 1.0),
+            color=ColorJitter() if cfg.augment and cfg.color_jitter else None,
+        )
     datasets, weights = [], []
     for spec in cfg.sources:
         unknown = set(spec) - {"kind", "weight", "args"}
         if unknown:
             raise ValueError(f"unknown keys in a data source: {sorted(unknown)}")
-        datasets.append(ClipDataset(build_source(spec), cfg.clip_len, tuple(cfg.stride), augment=augment,
-                                    max_instances=cfg.max_instances, seed=cfg.seed))
+        datasets.append(
+            ClipDataset(
+                build_source(spec),
+                cfg.clip_len,
+                tuple(cfg.stride),
+                augment=augment,
+                max_instances=cfg.max_instances,
+                seed=cfg.seed,
+            )
+        )
         weights.append(float(spec.get("weight", 1.0)))
     return SkipCorrupt(MixedClipDataset(datasets, weights, length=cfg.epoch_length, seed=cfg.seed))
 

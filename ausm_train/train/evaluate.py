@@ -11,6 +11,7 @@ uses (ausm.session.StreamSession), scored by ausm_train.metrics.
 
 Folders in the official DAVIS and YouTube-VIS layouts: ausm_train.evaluation.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,17 @@ from safetensors import safe_open
 
 from ausm.session import StreamSession
 from ausm_train.data.types import VideoClip
-from ausm_train.evaluation.inference import first_appearances, predict_prompted, observe_unprompted, tight_box
-from ausm_train.metrics import (JFWithBaselines, PredTrack, VideoAPEvaluator, class_agnostic_tracks,
-                                class_scored_tracks, clip_shape, gt_tracks_from_clip, match_classes)
+from ausm_train.evaluation.inference import first_appearances, observe_unprompted, predict_prompted, tight_box
+from ausm_train.metrics import (
+    JFWithBaselines,
+    PredTrack,
+    VideoAPEvaluator,
+    class_agnostic_tracks,
+    class_scored_tracks,
+    clip_shape,
+    gt_tracks_from_clip,
+    match_classes,
+)
 from ausm_train.synthetic import SyntheticConfig, generate_video
 
 
@@ -58,7 +67,7 @@ def run_prompted(model, clip, prompt="mask"):
     """Object id -> predicted bool [T, H, W] as the ROS node reports it (one label per
     pixel, overlaps to the higher score; the model's own mask on the prompt frame):
     what the bag replay tools are checked against."""
-    session = StreamSession(model, discovery=False, max_absent_frames=10 ** 6)
+    session = StreamSession(model, discovery=False, max_absent_frames=10**6)
     visible = clip.presence()
     first = {i: int(np.flatnonzero(visible[i])[0]) for i in range(clip.num_instances) if visible[i].any()}
     labels = np.zeros(clip.masks.shape[1:], dtype=np.int64)
@@ -66,9 +75,12 @@ def run_prompted(model, clip, prompt="mask"):
         for i, f in first.items():
             if f == t:
                 m = clip.masks[i, t]
-                session.add_object(mask=m if prompt == "mask" else None,
-                                   box=tight_box(m) if prompt == "box" else None,
-                                   object_id=int(clip.instance_ids[i]), image_size=m.shape)
+                session.add_object(
+                    mask=m if prompt == "mask" else None,
+                    box=tight_box(m) if prompt == "box" else None,
+                    object_id=int(clip.instance_ids[i]),
+                    image_size=m.shape,
+                )
         labels[t] = session.step(clip.frames[t]).label_image(np.int64)
     return {int(clip.instance_ids[i]): labels == int(clip.instance_ids[i]) for i in first}
 
@@ -85,8 +97,10 @@ def run_unprompted(model, clip, **settings):
             masks[int(tid)][t] = m
             scores[int(tid)].append(float(s))
             classes[int(tid)].append(int(c))
-    return {tid: PredTrack(Counter(classes[tid]).most_common(1)[0][0], float(np.mean(scores[tid])), masks[tid])
-            for tid in masks}
+    return {
+        tid: PredTrack(Counter(classes[tid]).most_common(1)[0][0], float(np.mean(scores[tid])), masks[tid])
+        for tid in masks
+    }
 
 
 def clip_labels(clip: VideoClip) -> np.ndarray:
@@ -104,9 +118,14 @@ def model_class_names(model, head: str | None = None) -> list[str]:
     return list(config.class_names.get(head, []))
 
 
-def evaluate_clips(model, clips: Iterable[VideoClip], prompts: Sequence[str] = ("mask", "box"),
-                   unprompted: bool = True, session_settings: Mapping | None = None,
-                   class_names: Sequence[str] | None = None) -> dict:
+def evaluate_clips(
+    model,
+    clips: Iterable[VideoClip],
+    prompts: Sequence[str] = ("mask", "box"),
+    unprompted: bool = True,
+    session_settings: Mapping | None = None,
+    class_names: Sequence[str] | None = None,
+) -> dict:
     """J&F (with baselines) per prompt kind and video AP on in-memory clips.
 
     ``class_names``: the clips' class names (``category_ids`` index them); the model's

@@ -2,6 +2,7 @@
 frame by frame through the streaming path (``AUSM.step``) with gradients, the way a
 recurrent model is trained without a parallel form. Used for the speed comparison
 (bench/train_speed.py) and as ``mode: iterative`` in the trainer."""
+
 import torch
 
 
@@ -14,11 +15,14 @@ def forward_iterative(model, frames, history):
     state = [model.marker.start(B, h, w)] + model.compressor.initial_state(B * h * w, frames.device)
     per_frame = []
     for t in range(T):
-        layers, state = model.step(frames[:, t], state, history.id_slots[:, t], history.id_masks[:, t],
-                                   history.id_valid[:, t], all_layers=True)
+        layers, state = model.step(
+            frames[:, t], state, history.id_slots[:, t], history.id_masks[:, t], history.id_valid[:, t], all_layers=True
+        )
         per_frame.append(layers)
     stack = lambda get: torch.stack([torch.stack([get(o) for o in layers]) for layers in per_frame], dim=2)
     heads = per_frame[0][0]["class_logits"].keys()
-    return {"mask_logits": stack(lambda o: o["mask_logits"]),
-            "class_logits": {k: stack(lambda o, k=k: o["class_logits"][k]) for k in heads},
-            "objectness_logits": stack(lambda o: o["objectness_logits"])}
+    return {
+        "mask_logits": stack(lambda o: o["mask_logits"]),
+        "class_logits": {k: stack(lambda o, k=k: o["class_logits"][k]) for k in heads},
+        "objectness_logits": stack(lambda o: o["objectness_logits"]),
+    }

@@ -15,6 +15,7 @@ Terms (each summed over the supervised layers):
   mask, dice  sigmoid BCE and Dice on sampled points, per positive pair, divided by
               the number of positives (averaged over processes under DDP).
 """
+
 from __future__ import annotations
 
 import torch
@@ -51,9 +52,11 @@ class SetCriterion:
         each); without it only the final one."""
         if self.cfg.deep_supervision:
             return outputs
-        return {"mask_logits": outputs["mask_logits"][-1:],
-                "objectness_logits": outputs["objectness_logits"][-1:],
-                "class_logits": {k: v[-1:] for k, v in outputs["class_logits"].items()}}
+        return {
+            "mask_logits": outputs["mask_logits"][-1:],
+            "objectness_logits": outputs["objectness_logits"][-1:],
+            "class_logits": {k: v[-1:] for k, v in outputs["class_logits"].items()},
+        }
 
     def first_id_layer(self, num_layers):
         """Index (into the supervised predictions) of the first one that trains ID rows."""
@@ -69,7 +72,7 @@ class SetCriterion:
         if first == 0 or not alive.any():
             return mask_logits.sum() * 0.0
         b, t, k = torch.nonzero(alive, as_tuple=True)
-        pred = mask_logits[:first, b, t, k].flatten(0, 1).unsqueeze(1).float()      # [first*M, 1, h, w]
+        pred = mask_logits[:first, b, t, k].flatten(0, 1).unsqueeze(1).float()  # [first*M, 1, h, w]
         coords = random_points(pred.shape[0], self.cfg.num_points, pred.device, generator)
         p = point_sample(pred, coords)[:, 0]
         return F.binary_cross_entropy_with_logits(p, torch.zeros_like(p), reduction="none").mean(1).sum()
@@ -80,7 +83,7 @@ class SetCriterion:
         L = outputs["mask_logits"].shape[0]
         m = self.matcher(outputs, targets, generator)
         # tracking: row k of clip b at frame t, for every layer
-        alive = targets.track_valid & targets.annotated[:, :, None]                  # [B, T, K]
+        alive = targets.track_valid & targets.annotated[:, :, None]  # [B, T, K]
         b, t, k = torch.nonzero(alive, as_tuple=True)
         inst = targets.track_instance[b, k]
         visible = targets.present[b, inst, t]
@@ -88,8 +91,13 @@ class SetCriterion:
         L = len(layers)
         rep = lambda x: x.repeat(L)
         lay = layers.repeat_interleave(len(b))
-        track_pos = (lay[rep(visible)], rep(b)[rep(visible)], rep(t)[rep(visible)], rep(k)[rep(visible)],
-                     rep(inst)[rep(visible)])
+        track_pos = (
+            lay[rep(visible)],
+            rep(b)[rep(visible)],
+            rep(t)[rep(visible)],
+            rep(k)[rep(visible)],
+            rep(inst)[rep(visible)],
+        )
         track_neg = (lay[~rep(visible)], rep(b)[~rep(visible)], rep(t)[~rep(visible)], rep(k)[~rep(visible)])
         pos = tuple(torch.cat([a, c]) for a, c in zip((m.layer, m.batch, m.frame, m.query, m.instance), track_pos))
         return pos, track_neg
@@ -121,32 +129,36 @@ class SetCriterion:
         # class: per layer, the mean cross-entropy over positives that have a class
         cats = targets.categories[b, inst]
         clip_head = [targets.datasets[i] for i in range(B)]
-        ce_sum, ce_count = obj_logits.new_zeros((), dtype=torch.float32), 0   # count: final layer
+        ce_sum, ce_count = obj_logits.new_zeros((), dtype=torch.float32), 0  # count: final layer
         for name, logits in outputs["class_logits"].items():
             in_head = torch.tensor([h == name for h in clip_head], dtype=torch.bool, device=device)
             sel = (cats >= 0) & in_head[b]
             if sel.any():
-                ce_sum = ce_sum + F.cross_entropy(logits[lay[sel], b[sel], t[sel], q[sel]].float(),
-                                                  cats[sel], reduction="sum")
+                ce_sum = ce_sum + F.cross_entropy(
+                    logits[lay[sel], b[sel], t[sel], q[sel]].float(), cats[sel], reduction="sum"
+                )
                 ce_count += int((sel & final).sum())
         loss_cls = ce_sum / max(ce_count, 1)
 
         if len(lay):
-            pred = mask_logits[lay, b, t, q].unsqueeze(1).float()                # [M, 1, h, w]
-            coords = uncertain_points(pred, cfg.num_points, cfg.oversample_ratio, cfg.importance_ratio,
-                                      generator)
+            pred = mask_logits[lay, b, t, q].unsqueeze(1).float()  # [M, 1, h, w]
+            coords = uncertain_points(pred, cfg.num_points, cfg.oversample_ratio, cfg.importance_ratio, generator)
             p = point_sample(pred, coords)[:, 0]
             with torch.no_grad():
                 tgt = point_sample(targets.masks[b, inst, t].unsqueeze(1).float(), coords)[:, 0]
             loss_mask = F.binary_cross_entropy_with_logits(p, tgt, reduction="none").mean(1).sum() / num_pos
             loss_dice = dice_loss(p, tgt).sum() / num_pos
-        else:   # keep every output in the graph, so DDP sees the same parameters used
+        else:  # keep every output in the graph, so DDP sees the same parameters used
             loss_mask = loss_dice = mask_logits.sum() * 0.0
 
         if cfg.id_rows_early_empty:
             loss_mask = loss_mask + self.early_empty_loss(mask_logits, targets, generator) / num_pos
 
         parts = {"objectness": loss_obj, "class": loss_cls, "mask": loss_mask, "dice": loss_dice}
-        total = (cfg.objectness_weight * loss_obj + cfg.class_weight * loss_cls
-                 + cfg.mask_weight * loss_mask + cfg.dice_weight * loss_dice)
+        total = (
+            cfg.objectness_weight * loss_obj
+            + cfg.class_weight * loss_cls
+            + cfg.mask_weight * loss_mask
+            + cfg.dice_weight * loss_dice
+        )
         return total, {k: float(v.detach()) for k, v in parts.items()} | {"positives": int(final.sum())}

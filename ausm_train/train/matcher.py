@@ -5,6 +5,7 @@ both on randomly sampled points shared by all pairs.
 
 Only detection rows take part: ID rows have their target fixed by teacher forcing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def assign(cost):
 class Matches:
     """Matched (layer, clip, frame, query, instance) tuples, query indexed in the full
     [ID rows; detection rows] list."""
+
     layer: torch.Tensor
     batch: torch.Tensor
     frame: torch.Tensor
@@ -68,11 +70,11 @@ class HungarianMatcher:
         pred = point_sample(mask_logits.float().reshape(1, L * T * Qd, *mask_logits.shape[-2:]), coords)
         tgt = point_sample(masks.float().reshape(1, N * T, *masks.shape[-2:]), coords)
         pred = pred.view(L, T, Qd, -1)
-        tgt = tgt.view(N, T, -1).transpose(0, 1).unsqueeze(0)            # [1, T, N, P]
+        tgt = tgt.view(N, T, -1).transpose(0, 1).unsqueeze(0)  # [1, T, N, P]
         cost = self.mask_weight * pairwise_bce(pred, tgt) + self.dice_weight * pairwise_dice(pred, tgt)
         cls = -objectness.float().sigmoid()[..., None].expand(-1, -1, -1, N)
         if class_logits is not None and (categories >= 0).any():
-            prob = class_logits.float().softmax(-1)[..., categories.clamp(min=0)]   # [L, T, Qd, N]
+            prob = class_logits.float().softmax(-1)[..., categories.clamp(min=0)]  # [L, T, Qd, N]
             cls = cls - prob * (categories >= 0)
         return cost + self.class_weight * cls
 
@@ -86,11 +88,16 @@ class HungarianMatcher:
             if len(inst) == 0:
                 continue
             head = outputs["class_logits"].get(targets.datasets[b])
-            cost = self.clip_costs(outputs["mask_logits"][:, b, :, K:], outputs["objectness_logits"][:, b, :, K:],
-                                   None if head is None else head[:, b, :, K:],
-                                   targets.masks[b, inst], targets.categories[b, inst], generator)
+            cost = self.clip_costs(
+                outputs["mask_logits"][:, b, :, K:],
+                outputs["objectness_logits"][:, b, :, K:],
+                None if head is None else head[:, b, :, K:],
+                targets.masks[b, inst],
+                targets.categories[b, inst],
+                generator,
+            )
             cost = cost.cpu().numpy()
-            detect = targets.detect[b][:, inst].cpu().numpy()            # [T, n]
+            detect = targets.detect[b][:, inst].cpu().numpy()  # [T, n]
             inst = inst.cpu().numpy()
             for t in range(detect.shape[0]):
                 cols = np.flatnonzero(detect[t])
@@ -98,8 +105,12 @@ class HungarianMatcher:
                     continue
                 for layer in range(cost.shape[0]):
                     q, c = assign(cost[layer, t][:, cols])
-                    found.append(np.stack([np.full_like(q, layer), np.full_like(q, b), np.full_like(q, t),
-                                           q + K, inst[cols[c]]], axis=1))
+                    found.append(
+                        np.stack(
+                            [np.full_like(q, layer), np.full_like(q, b), np.full_like(q, t), q + K, inst[cols[c]]],
+                            axis=1,
+                        )
+                    )
         rows = np.concatenate(found) if found else np.zeros((0, 5), np.int64)
         dev = targets.masks.device
         return Matches(*(torch.from_numpy(np.ascontiguousarray(rows[:, j])).to(dev) for j in range(5)))

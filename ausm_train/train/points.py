@@ -1,13 +1,14 @@
 """Point sampling for mask losses (Mask2Former / PointRend): comparing masks on a few
 thousand points instead of every pixel keeps the loss cheap at any resolution, and
 predicted and target masks of different resolutions are read at the same places."""
+
 import torch
 import torch.nn.functional as F
 
 
 def point_sample(maps, coords):
     """maps: [M, C, H, W]; coords: [M, P, 2] as (x, y) in [0, 1] -> [M, C, P] (bilinear)."""
-    grid = (2.0 * coords - 1.0).unsqueeze(2).to(maps.dtype)             # [M, P, 1, 2]
+    grid = (2.0 * coords - 1.0).unsqueeze(2).to(maps.dtype)  # [M, P, 1, 2]
     return F.grid_sample(maps, grid, mode="bilinear", align_corners=False).squeeze(3)
 
 
@@ -26,7 +27,7 @@ def uncertain_points(logits, num_points, oversample_ratio, importance_ratio, gen
     n_over = int(num_points * oversample_ratio)
     candidates = random_points(m, n_over, logits.device, generator)
     with torch.no_grad():
-        certainty = point_sample(logits.detach().float(), candidates)[:, 0].abs()   # [M, n_over]
+        certainty = point_sample(logits.detach().float(), candidates)[:, 0].abs()  # [M, n_over]
     n_imp = int(importance_ratio * num_points)
     idx = certainty.topk(n_imp, dim=1, largest=False).indices
     chosen = torch.gather(candidates, 1, idx[..., None].expand(-1, -1, 2))

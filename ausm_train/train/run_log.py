@@ -1,14 +1,28 @@
 """Where a run writes what happened: a CSV of per-step numbers (the loss curve tests
 and plots read), TensorBoard scalars, and a plain-text event log (skipped samples,
 non-finite steps, resumes). Only rank 0 writes."""
+
 from __future__ import annotations
 
 import csv
 import time
 from pathlib import Path
 
-CSV_FIELDS = ["step", "loss", "objectness", "class", "mask", "dice", "history_probe", "positives", "lr", "grad_norm",
-              "sec_per_step", "skipped_nonfinite", "corrupt_samples"]
+CSV_FIELDS = [
+    "step",
+    "loss",
+    "objectness",
+    "class",
+    "mask",
+    "dice",
+    "history_probe",
+    "positives",
+    "lr",
+    "grad_norm",
+    "sec_per_step",
+    "skipped_nonfinite",
+    "corrupt_samples",
+]
 
 
 class RunLog:
@@ -28,9 +42,11 @@ class RunLog:
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(str(self.out_dir / "tensorboard"),
-                                            purge_step=resume_step + 1 if resume_step is not None else None)
-            except ImportError:   # tensorboard is optional; the CSV has the same numbers
+
+                self.writer = SummaryWriter(
+                    str(self.out_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step is not None else None
+                )
+            except ImportError:  # tensorboard is optional; the CSV has the same numbers
                 self.writer = None
 
     def _truncate_after(self, step):

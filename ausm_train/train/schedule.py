@@ -1,5 +1,6 @@
 """Learning-rate schedule: linear warm-up, then cosine or step decay, as a multiplier
 of the base rate (for torch's LambdaLR, whose state_dict then resumes it exactly)."""
+
 import dataclasses
 import math
 from types import SimpleNamespace

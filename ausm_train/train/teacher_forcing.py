@@ -21,6 +21,7 @@ From frame s+1 on the history carries the ground-truth mask of the previous fram
 where the session would carry its own prediction (empty while the object is absent;
 the ID stays allocated).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ DISCOVERED, MASK_PROMPT, BOX_PROMPT = 0, 1, 2
 @dataclass
 class InstancePlan:
     """Per instance of one clip: ID slot (-1: none), switch frame (T: never tracked), kind."""
+
     slot: np.ndarray
     switch: np.ndarray
     kind: np.ndarray
@@ -47,14 +49,15 @@ class InstancePlan:
 class Targets:
     """What the losses compare the outputs with. B clips, N instances (padded), T frames,
     K ID rows (padded), masks at the input resolution H x W."""
-    masks: torch.Tensor           # bool [B, N, T, H, W]
-    categories: torch.Tensor      # long [B, N], -1: no class (class loss skipped)
-    present: torch.Tensor         # bool [B, N, T]
-    annotated: torch.Tensor       # bool [B, T]; no loss at all on unannotated frames
-    detect: torch.Tensor          # bool [B, T, N]: detection target at frame t
+
+    masks: torch.Tensor  # bool [B, N, T, H, W]
+    categories: torch.Tensor  # long [B, N], -1: no class (class loss skipped)
+    present: torch.Tensor  # bool [B, N, T]
+    annotated: torch.Tensor  # bool [B, T]; no loss at all on unannotated frames
+    detect: torch.Tensor  # bool [B, T, N]: detection target at frame t
     track_instance: torch.Tensor  # long [B, K]: instance behind ID row k, -1 padding
-    track_valid: torch.Tensor     # bool [B, T, K]: ID row k allocated at frame t
-    datasets: List[str]           # per clip: which class head
+    track_valid: torch.Tensor  # bool [B, T, K]: ID row k allocated at frame t
+    datasets: List[str]  # per clip: which class head
 
     @property
     def num_id_rows(self):
@@ -158,11 +161,14 @@ def build_batch(clips: Sequence, plans: Sequence[InstancePlan], rng, cfg, device
     # session pools prompts); frame 0 has no previous frame
     pooled = F.avg_pool2d(masks_t.flatten(0, 2).float(), 4).view(B, N, T, H // 4, W // 4)
     previous = torch.cat([torch.zeros_like(pooled[:, :, :1]), pooled[:, :, :-1]], dim=2)
-    gather = torch.from_numpy(track_instance.clip(min=0)).to(device)        # [B, K]
-    id_masks = previous[torch.arange(B, device=device)[:, None], gather]    # [B, K, T, h, w]
-    id_masks = id_masks.transpose(1, 2).contiguous()                         # [B, T, K, h, w]
-    marks = F.avg_pool2d(torch.from_numpy(prompt_marks).to(device).float().flatten(0, 1), 4) \
-        .view(B, K, H // 4, W // 4) if K else None
+    gather = torch.from_numpy(track_instance.clip(min=0)).to(device)  # [B, K]
+    id_masks = previous[torch.arange(B, device=device)[:, None], gather]  # [B, K, T, h, w]
+    id_masks = id_masks.transpose(1, 2).contiguous()  # [B, T, K, h, w]
+    marks = (
+        F.avg_pool2d(torch.from_numpy(prompt_marks).to(device).float().flatten(0, 1), 4).view(B, K, H // 4, W // 4)
+        if K
+        else None
+    )
     for b in range(B):
         for k, i in enumerate(tracked[b]):
             if plans[b].kind[i] != DISCOVERED:
@@ -171,10 +177,16 @@ def build_batch(clips: Sequence, plans: Sequence[InstancePlan], rng, cfg, device
     id_masks = id_masks * id_valid_t[..., None, None]
 
     history = History(torch.from_numpy(id_slots).to(device), id_masks, id_valid_t)
-    targets = Targets(masks_t, torch.from_numpy(categories).to(device),
-                      torch.from_numpy(present).to(device), torch.from_numpy(annotated).to(device),
-                      torch.from_numpy(detect).to(device), torch.from_numpy(track_instance).to(device),
-                      id_valid_t, [c.dataset for c in clips])
+    targets = Targets(
+        masks_t,
+        torch.from_numpy(categories).to(device),
+        torch.from_numpy(present).to(device),
+        torch.from_numpy(annotated).to(device),
+        torch.from_numpy(detect).to(device),
+        torch.from_numpy(track_instance).to(device),
+        id_valid_t,
+        [c.dataset for c in clips],
+    )
     return history, targets
 
 

@@ -17,6 +17,7 @@ Faults a long run meets, and what happens:
 Randomness that shapes a step (teacher forcing, point sampling) comes from generators
 seeded by (seed, step, micro-batch, rank), so it does not depend on where a run resumed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -99,8 +100,11 @@ def param_groups(model, cfg):
         backbone = name.startswith("backbone.")
         key = (backbone, decay)
         if key not in groups:
-            groups[key] = {"params": [], "lr": cfg.lr * (cfg.backbone_lr_mult if backbone else 1.0),
-                           "weight_decay": cfg.weight_decay if decay else 0.0}
+            groups[key] = {
+                "params": [],
+                "lr": cfg.lr * (cfg.backbone_lr_mult if backbone else 1.0),
+                "weight_decay": cfg.weight_decay if decay else 0.0,
+            }
         groups[key]["params"].append(p)
     return list(groups.values())
 
@@ -109,8 +113,10 @@ def check_class_heads(model, dataset):
     heads = model.config.num_classes
     for name, n in dataset.class_heads().items():
         if n and name not in heads:
-            raise ValueError(f"dataset '{name}' has {n} classes but the model has no '{name}' class head; "
-                             f"add it to model_overrides.num_classes (heads: {heads})")
+            raise ValueError(
+                f"dataset '{name}' has {n} classes but the model has no '{name}' class head; "
+                f"add it to model_overrides.num_classes (heads: {heads})"
+            )
         if n and heads[name] < n:
             raise ValueError(f"class head '{name}' has {heads[name]} classes, dataset '{name}' needs {n}")
 
@@ -133,7 +139,7 @@ class Trainer:
         self.device = pick_device(cfg.device, local_rank)
         if cfg.mode == "iterative" and self.world > 1:
             raise ValueError("mode: iterative is a single-process baseline; use mode: parallel with torchrun")
-        torch.manual_seed(cfg.seed)   # identical initial weights on every rank
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         np.random.seed(cfg.seed)
 
         self.dataset = build_dataset(cfg.data)
@@ -142,8 +148,10 @@ class Trainer:
         if self.world > 1:
             # per-dataset heads and empty ID rows leave some parameters unused in a step
             self.ddp_model = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True)
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
 
         self.probe = None
         groups = param_groups(self.model, cfg.optim)
@@ -171,8 +179,10 @@ class Trainer:
             if resume:
                 self.log.event(f"resumed at step {resume_step} (data position {self.data_position})")
                 if self._resumed_world != self.world:
-                    self.log.event(f"warning: the run was saved with {self._resumed_world} processes and "
-                                   f"resumes with {self.world}: the data order differs from the original")
+                    self.log.event(
+                        f"warning: the run was saved with {self._resumed_world} processes and "
+                        f"resumes with {self.world}: the data order differs from the original"
+                    )
 
     def _build_model(self):
         """The model, its starting weights and frozen parts; plus notes for the event log."""
@@ -222,21 +232,44 @@ class Trainer:
     def save(self):
         if self.rank != 0:
             return
-        save_training_state(self.out_dir / STATE_FILE, self.model, self.optimizer, self.scheduler, self.scaler,
-                            self.step, self.data_position, self.counters, self.cfg.to_dict(), self.world,
-                            extra={"probe": self.probe.state_dict()} if self.probe is not None else None)
-        save_checkpoint(self.model, self.out_dir / MODEL_FILE,
-                        metadata={"train_config": self.cfg.to_dict(), "train_step": self.step})
+        save_training_state(
+            self.out_dir / STATE_FILE,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            self.step,
+            self.data_position,
+            self.counters,
+            self.cfg.to_dict(),
+            self.world,
+            extra={"probe": self.probe.state_dict()} if self.probe is not None else None,
+        )
+        save_checkpoint(
+            self.model,
+            self.out_dir / MODEL_FILE,
+            metadata={"train_config": self.cfg.to_dict(), "train_step": self.step},
+        )
 
     # -- data ----------------------------------------------------------------------
     def batches(self):
         cfg = self.cfg.data
-        sampler = ResumableBatches(len(self.dataset), cfg.batch_size, self.rank, self.world,
-                                   start=self.data_position, stop=self.cfg.steps * self.cfg.grad_accum)
+        sampler = ResumableBatches(
+            len(self.dataset),
+            cfg.batch_size,
+            self.rank,
+            self.world,
+            start=self.data_position,
+            stop=self.cfg.steps * self.cfg.grad_accum,
+        )
         loader = torch.utils.data.DataLoader(
-            EpochItems(self.dataset), batch_sampler=sampler, num_workers=cfg.num_workers,
-            collate_fn=_collate, generator=torch.Generator().manual_seed(self.cfg.seed),
-            persistent_workers=False)
+            EpochItems(self.dataset),
+            batch_sampler=sampler,
+            num_workers=cfg.num_workers,
+            collate_fn=_collate,
+            generator=torch.Generator().manual_seed(self.cfg.seed),
+            persistent_workers=False,
+        )
         return iter(loader)
 
     def _take(self, batch):
@@ -254,10 +287,11 @@ class Trainer:
     def micro_loss(self, batch, micro):
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, self.step, micro, self.rank])
-        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         frames = batch.frames_tensor().to(self.device).float().div_(255.0)
-        history, targets, _ = teacher_force(batch.clips, self.model.config.num_ids, rng, cfg.teacher_forcing,
-                                            self.device)
+        history, targets, _ = teacher_force(
+            batch.clips, self.model.config.num_ids, rng, cfg.teacher_forcing, self.device
+        )
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with autocast:
             if cfg.mode == "parallel":
@@ -275,7 +309,7 @@ class Trainer:
         cfg = self.cfg
         self.model.train()
         if cfg.freeze_backbone:
-            self.model.backbone.eval()   # frozen BatchNorm statistics too
+            self.model.backbone.eval()  # frozen BatchNorm statistics too
         self.optimizer.zero_grad(set_to_none=True)
         # BatchNorm statistics move in the forward pass; a skipped step must not keep
         # what a bad batch did to them
@@ -293,7 +327,7 @@ class Trainer:
                 # backward even on a bad loss: under DDP every rank must join the
                 # gradient all-reduce; the update is dropped below
                 self.scaler.scale(loss / cfg.grad_accum).backward()
-            finite &= bool(torch.isfinite(loss.detach()))   # gradients are checked below
+            finite &= bool(torch.isfinite(loss.detach()))  # gradients are checked below
             ran += 1
             parts["loss"] = float(loss.detach())
             for k, v in parts.items():
@@ -335,13 +369,17 @@ class Trainer:
     def _nonfinite(self, loss, grad_norm):
         self.counters["skipped_nonfinite"] += 1
         n, limit = self.counters["skipped_nonfinite"], self.cfg.max_nonfinite
-        self.log.event(f"step {self.step + 1}: non-finite loss {loss} / grad norm {grad_norm}: step skipped "
-                       f"({n} so far, limit {limit})")
+        self.log.event(
+            f"step {self.step + 1}: non-finite loss {loss} / grad norm {grad_norm}: step skipped "
+            f"({n} so far, limit {limit})"
+        )
         if n > limit:
-            msg = (f"aborting at step {self.step + 1}: {n} steps had a non-finite loss or gradient (limit "
-                   f"max_nonfinite={limit}). The weights are still those of the last good step "
-                   f"(checkpoint in {self.out_dir}). Lower optim.lr, keep optim.grad_clip on, "
-                   f"try amp: off, and check the data for broken masks.")
+            msg = (
+                f"aborting at step {self.step + 1}: {n} steps had a non-finite loss or gradient (limit "
+                f"max_nonfinite={limit}). The weights are still those of the last good step "
+                f"(checkpoint in {self.out_dir}). Lower optim.lr, keep optim.grad_clip on, "
+                f"try amp: off, and check the data for broken masks."
+            )
             self.log.event(msg)
             raise NonFiniteLossError(msg)
 
@@ -351,8 +389,15 @@ class Trainer:
         end = cfg.steps if self.stop_after is None else min(cfg.steps, self.stop_after)
         batches = self.batches()
         # redirected to a file, a bar redrawn 10 times a second is megabytes of log
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=self.rank != 0, desc="train", unit="step",
-                   dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            disable=self.rank != 0,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.1 if sys.stderr.isatty() else 30.0,
+        )
         t_start, last = time.time(), {}
         try:
             while self.step < end:
@@ -361,10 +406,16 @@ class Trainer:
                 dt = time.time() - t0
                 if parts:
                     last = parts
-                row = {k: parts.get(k, float("nan")) for k in ("loss", "objectness", "class", "mask", "dice",
-                                                                 "history_probe", "positives")}
-                row.update(lr=self.optimizer.param_groups[0]["lr"], grad_norm=grad_norm, sec_per_step=dt,
-                           **{k: self.counters[k] for k in ("skipped_nonfinite", "corrupt_samples")})
+                row = {
+                    k: parts.get(k, float("nan"))
+                    for k in ("loss", "objectness", "class", "mask", "dice", "history_probe", "positives")
+                }
+                row.update(
+                    lr=self.optimizer.param_groups[0]["lr"],
+                    grad_norm=grad_norm,
+                    sec_per_step=dt,
+                    **{k: self.counters[k] for k in ("skipped_nonfinite", "corrupt_samples")},
+                )
                 if self.step % cfg.log_every == 0 or self.step == end:
                     self.log.scalars(self.step, row)
                 bar.update(1)
@@ -374,17 +425,24 @@ class Trainer:
         finally:
             bar.close()
             self.log.close()
-        summary = {"step": self.step, "steps": cfg.steps, "world_size": self.world,
-                   "final_loss": last.get("loss"), "seconds": time.time() - t_start,
-                   "ranks_in_sync": self.ranks_in_sync(), **self.counters}
+        summary = {
+            "step": self.step,
+            "steps": cfg.steps,
+            "world_size": self.world,
+            "final_loss": last.get("loss"),
+            "seconds": time.time() - t_start,
+            "ranks_in_sync": self.ranks_in_sync(),
+            **self.counters,
+        }
         if self.rank == 0:
             (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
     def ranks_in_sync(self):
         """Whether every process ended with the same weights (DDP's promise)."""
-        checksum = torch.tensor([float(sum(p.detach().double().sum() for p in self.model.parameters()))],
-                                dtype=torch.float64)
+        checksum = torch.tensor(
+            [float(sum(p.detach().double().sum() for p in self.model.parameters()))], dtype=torch.float64
+        )
         if self.world == 1:
             return True
         gathered = [torch.zeros_like(checksum) for _ in range(self.world)]
@@ -394,4 +452,5 @@ class Trainer:
 
 def _collate(items):
     from ausm_train.data import collate_clips
+
     return collate_clips(items)
