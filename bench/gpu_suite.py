@@ -282,7 +282,8 @@ def import_mamba_ssm():
 
 def part_mamba_ssm(s: Suite) -> Dict:
     from ausm.ssm import dispatch
-    from ausm.ssm.mamba2 import Mamba2, ssd_scan_torch
+    from ausm.ssm.mamba2 import Mamba2
+    from ausm.ssm.scans import ssd_scan_torch
 
     out: Dict = {"our_dispatch_uses": dispatch.backend_name(s.device)}
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Choose between the pure-PyTorch scans and the mamba-ssm CUDA kernels.
+"""Choose between the pure-PyTorch scans (``scans``) and the mamba-ssm CUDA kernels.
 
 The kernels are used only when ``mamba_ssm`` imports AND the tensors are on CUDA
 (and ``AUSM_SSM_BACKEND`` is not ``torch``). ``mamba_ssm`` is imported lazily, on
@@ -9,6 +9,8 @@ Both backends see the same fp32 inputs and return fp32 states.
 import os
 
 import torch
+
+from .scans import selective_scan_torch, ssd_scan_torch
 
 _kernels = None  # cache: False when unavailable, else a dict of functions
 
@@ -51,8 +53,6 @@ def selective_scan(x, dt, A, B, C, D, z, dt_bias, h0, chunk_size):
             return_last_state=True,
         )
         return y.transpose(1, 2), last
-    from .mamba1 import selective_scan_torch
-
     return selective_scan_torch(x, dt, A, B, C, D, z, dt_bias, h0, chunk_size)
 
 
@@ -76,6 +76,4 @@ def ssd_scan(x, dt, A, B, C, D, dt_bias, dt_limit, h0, chunk_size):
             return_final_states=True,
         )
         return y, final
-    from .mamba2 import ssd_scan_torch
-
     return ssd_scan_torch(x, dt, A, B, C, D, dt_bias, dt_limit, h0, chunk_size)

@@ -13,7 +13,8 @@ moves unchanged between this module and the CUDA kernels:
 
 Three ways to run the same recurrence, kept side by side:
   * ``forward(u, state)``: a whole sequence (or a segment of one, carrying ``state``),
-    scanned chunk by chunk; inside a chunk a log-depth parallel prefix scan.
+    scanned chunk by chunk (``dispatch.selective_scan``: the mamba-ssm kernel on CUDA,
+    else ``scans.selective_scan_torch``, a log-depth parallel prefix scan per chunk).
   * ``step(u_t, state)``: one time step, the streaming path.
   * segmented = ``forward`` called repeatedly, passing the returned state along.
 
@@ -128,37 +129,3 @@ class Mamba(nn.Module):
             y = (ssm_state @ Cm.unsqueeze(-1)).squeeze(-1) + self.D * x
             y = self.out_proj(y * F.silu(z))
         return y.to(out_dtype), (conv_state, ssm_state)
-
-
-def selective_scan_torch(x, dt, A, B, C, D, z, dt_bias, h0, chunk_size):
-    """Reference selective scan (Mamba-1), chunked.
-
-    x, dt, z: [b, l, d]; A: [d, n]; B, C: [b, l, n]; D, dt_bias: [d]; h0: [b, d, n].
-    Within a chunk the linear recurrence h_t = a_t h_{t-1} + b_t is solved by a
-    Hillis-Steele prefix scan (log2(chunk) steps, each a product of decays <= 1, so
-    nothing overflows); chunks are chained through the carried state. The memory
-    of one chunk is b*chunk*d*n, which is what ``chunk_size`` bounds.
-    """
-    dt = F.softplus(dt + dt_bias)
-    h = h0
-    ys = []
-    for s in range(0, x.shape[1], chunk_size):
-        sl = slice(s, s + chunk_size)
-        a = torch.exp(dt[:, sl].unsqueeze(-1) * A)  # [b, c, d, n]
-        b = (dt[:, sl] * x[:, sl]).unsqueeze(-1) * B[:, sl].unsqueeze(2)  # [b, c, d, n]
-        b = torch.cat([b[:, :1] + a[:, :1] * h.unsqueeze(1), b[:, 1:]], dim=1)
-        a, hs = _prefix_scan(a, b)
-        ys.append((hs @ C[:, sl].unsqueeze(-1)).squeeze(-1))  # [b, c, d]
-        h = hs[:, -1]
-    y = torch.cat(ys, dim=1) + x * D
-    return y * F.silu(z), h
-
-
-def _prefix_scan(a, b):
-    """Inclusive scan of (a, b) pairs under (a1,b1)*(a2,b2) = (a1 a2, a2 b1 + b2) along dim 1."""
-    k = 1
-    while k < a.shape[1]:
-        b = torch.cat([b[:, :k], b[:, k:] + a[:, k:] * b[:, :-k]], dim=1)
-        a = torch.cat([a[:, :k], a[:, k:] * a[:, :-k]], dim=1)
-        k *= 2
-    return a, b

@@ -13,7 +13,8 @@ ngroups=1, D_has_hdim=False, rmsnorm=True, norm_before_gate=False):
     out_proj   Linear(d_inner, d_model, bias=bias)
 
 ``forward`` runs the chunked SSD form (quadratic attention-like inside a chunk, a
-linear recurrence between chunks), ``step`` the recurrence one token at a time.
+linear recurrence between chunks; ``dispatch.ssd_scan``: the mamba-ssm kernel on CUDA,
+else ``scans.ssd_scan_torch``), ``step`` the recurrence one token at a time.
 State: ``(conv_state [B, conv_dim, d_conv], ssm_state [B, nheads, headdim, d_state])``.
 """
 
@@ -147,59 +148,3 @@ class Mamba2(nn.Module):
             y = (ssm_state @ Cm.unsqueeze(-1)).squeeze(-1) + self.D[:, None] * x
             y = self.out_proj(self.norm(y.flatten(-2), z))
         return y.to(out_dtype), (conv_state, ssm_state)
-
-
-def _segsum(a):
-    """a: [..., T] -> [..., T, T] with out[i, j] = sum(a[j+1..i]) for i >= j, -inf above.
-    Built from masked cumulative sums rather than differences of one cumsum, so that
-    long chunks do not lose precision by subtracting large numbers."""
-    T = a.shape[-1]
-    a = a.unsqueeze(-1).expand(*a.shape, T)  # a[..., i, j] = a_i
-    lower = torch.ones(T, T, dtype=torch.bool, device=a.device).tril(-1)
-    s = torch.cumsum(a.masked_fill(~lower, 0), dim=-2)
-    return s.masked_fill(~torch.ones_like(lower).tril(0), float("-inf"))
-
-
-def ssd_scan_torch(x, dt, A, B, C, D, dt_bias, dt_limit, h0, chunk_size):
-    """Chunked SSD (Mamba-2).
-
-    x: [b, l, h, p]; dt: [b, l, h] (before softplus); A: [h]; B, C: [b, l, g, n];
-    D: [h]; h0: [b, h, p, n]. Returns (y [b, l, h, p], final state [b, h, p, n]).
-    The sequence is zero-padded to whole chunks; padded steps have dt = 0, so they
-    neither decay nor add to the state and the final state is exact.
-    """
-    b, l, h, p = x.shape
-    rep = h // B.shape[2]
-    B, C = B.repeat_interleave(rep, dim=2), C.repeat_interleave(rep, dim=2)  # [b, l, h, n]
-    dt = F.softplus(dt + dt_bias)
-    if tuple(dt_limit) != (0.0, float("inf")):
-        dt = dt.clamp(*dt_limit)
-    y_skip = x * D[:, None]
-
-    pad = (-l) % chunk_size
-    if pad:
-        x, B, C = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, B, C))
-        dt = F.pad(dt, (0, 0, 0, pad))
-    nc = x.shape[1] // chunk_size
-    chunk = lambda t: t.unflatten(1, (nc, chunk_size))
-    xdt = chunk(x * dt.unsqueeze(-1))  # [b, c, L, h, p]
-    B, C = chunk(B), chunk(C)  # [b, c, L, h, n]
-    a = chunk(dt * A).permute(0, 3, 1, 2)  # [b, h, c, L]
-    a_cum = torch.cumsum(a, dim=-1)
-
-    # inside each chunk: y = (C B^T * decay) x, an attention-like quadratic form
-    decay = torch.exp(_segsum(a))  # [b, h, c, L, L]
-    y_in = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", C, B, decay, xdt)
-
-    # state each chunk contributes at its end, then chained across chunks
-    to_end = torch.exp(a_cum[..., -1:] - a_cum)  # [b, h, c, L]
-    chunk_states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, to_end, xdt)
-    states = torch.cat([h0.unsqueeze(1).to(chunk_states.dtype), chunk_states], dim=1)
-    chunk_decay = torch.exp(_segsum(F.pad(a_cum[..., -1], (1, 0))))  # [b, h, c+1, c+1]
-    states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
-    prev_states, final = states[:, :-1], states[:, -1]
-
-    # contribution of the state entering each chunk
-    y_prev = torch.einsum("bclhn,bchpn,bhcl->bclhp", C, prev_states, torch.exp(a_cum))
-    y = (y_in + y_prev).flatten(1, 2)[:, :l] + y_skip
-    return y, final
