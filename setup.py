@@ -5,10 +5,12 @@ from setuptools import find_packages, setup
 setup(
     name="ausm_ros",
     version="0.1.0",
-    description="AUSM universal video segmentation as a ROS 2 perception node, with its training package",
+    description="AUSM video segmentation as a ROS 2 perception node, with its evaluation and training packages",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=("ausm", "ausm.*", "ausm_train", "ausm_train.*", "ausm_ros", "ausm_ros.*")),
+    packages=find_packages(
+        include=("ausm", "ausm.*", "ausm_eval", "ausm_eval.*", "ausm_train", "ausm_train.*", "ausm_ros", "ausm_ros.*")
+    ),
     package_data={
         "ausm": ["configs/*.yaml", "checkpoints/*", "export/plugin/*", "export/plugin/*/*"],
         "ausm_train": ["configs/*.yaml"],

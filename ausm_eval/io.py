@@ -1,17 +1,20 @@
 """Reading and writing the files the official formats are made of: RGB frames,
 palette ("P" mode) PNG label maps, and JSON. Every read failure becomes a
-CorruptSampleError so one bad file costs one sample, not the run."""
+CorruptSampleError so one bad file costs one sample, not the run. The ``*_atomic``
+writers (and ``write_palette_png``) write to a temporary file and rename it, so a
+killed run leaves no half-written prediction."""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .types import CorruptSampleError
+from .errors import CorruptSampleError
 
 
 def voc_palette(num_colors: int = 256) -> np.ndarray:
@@ -73,6 +76,26 @@ def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
     image.save(path)
 
 
+def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
+    """An [H, W] label image (ids 0..255) as a palette PNG with the DAVIS colours,
+    written to a temporary file and renamed, so a killed run leaves no half file."""
+    labels = np.asarray(labels)
+    if labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
+        raise ValueError(f"{path}: palette PNGs hold ids 0..255, got {labels.min()}..{labels.max()}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(labels.astype(np.uint8), mode="P")
+    image.putpalette(voc_palette().reshape(-1).tolist())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_jpeg(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(rgb, dtype=np.uint8), mode="RGB").save(path, quality=quality)
@@ -92,6 +115,21 @@ def write_json(path: str | os.PathLike, data: object) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
+
+
+def write_json_atomic(path: str | os.PathLike, data: object) -> Path:
+    """JSON written to a temporary file beside ``path`` and renamed over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def frame_stem(path: str | os.PathLike) -> str:

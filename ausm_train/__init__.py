@@ -7,7 +7,9 @@ Runs without ROS. Subpackages:
   pseudo-videos, SA-V), clip sampling, clip-shared augmentation and multi-dataset mixing.
 - ``ausm_train.synthetic``: a seeded synthetic video generator that writes the DAVIS and
   YouTube-VIS formats (``python -m ausm_train.synthetic --help``).
-- ``ausm_train.metrics``: DAVIS J&F, YouTube-VOS overall score and YouTube-VIS video AP.
+- ``ausm_train.evaluation``: the model on folders in the official DAVIS and YouTube-VIS
+  layouts, scored by ``ausm_eval.metrics`` (the metrics and the format readers and writers
+  live in ``ausm_eval``, which the ROS side imports too).
 
 Nothing is imported here eagerly, so ``import ausm_train`` stays cheap (no torch).
 """

@@ -47,7 +47,7 @@ def _session_settings(args) -> dict:
 
 
 def _write_json(path, data) -> None:
-    from .evaluation import write_json_atomic
+    from ausm_eval.io import write_json_atomic
 
     write_json_atomic(path, json.loads(json.dumps(data, default=float)))
 
@@ -73,7 +73,8 @@ def cmd_eval(args):
 
 
 def _eval_davis(model, args):
-    from .data.types import CorruptSampleError, DatasetFormatError
+    from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+
     from .evaluation import evaluate_davis
 
     prompts = ("mask", "box") if args.prompts == "both" else (args.prompts or "mask",)
@@ -104,7 +105,8 @@ def _eval_davis(model, args):
 
 
 def _eval_ytvis(model, args):
-    from .data.types import CorruptSampleError, DatasetFormatError
+    from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+
     from .evaluation import evaluate_ytvis
 
     try:
@@ -128,7 +130,8 @@ def _eval_ytvis(model, args):
 
 
 def _eval_synthetic(model, args):
-    from .metrics import format_jf_table
+    from ausm_eval.metrics import format_jf_table
+
     from .train.evaluate import evaluate_clips, headline, held_out_synthetic, synthetic_settings, train_config_of
 
     settings, train_seed = synthetic_settings(train_config_of(args.checkpoint))
@@ -175,8 +178,8 @@ def _eval_synthetic(model, args):
 
 
 def cmd_score(args):
-    from .data.types import CorruptSampleError, DatasetFormatError
-    from .metrics import evaluate_ytvis_json, format_jf_table, score_davis_folder
+    from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+    from ausm_eval.metrics import evaluate_ytvis_json, format_jf_table, score_davis_folder
 
     try:
         if args.data == "davis":

@@ -9,6 +9,7 @@ import torch
 from ausm.checkpoint import load_checkpoint, save_checkpoint
 from ausm.model import build_model
 from ausm.session import StreamSession
+from ausm_eval.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, JFWithBaselines, VideoAPEvaluator
 from ausm_ros.bag import cli_overlay, cli_score
 from ausm_ros.bag.bag_reader import BagFile
 from ausm_ros.bag.bag_writer import BagWriter
@@ -16,7 +17,6 @@ from ausm_ros.bag.dataset_to_bag import EvalBagWriter, WriteOptions
 from ausm_ros.bag.evaluation import replay_and_score
 from ausm_ros.bag.replay import NodeOptions, ReplayOptions
 from ausm_train.data import VideoClip
-from ausm_train.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, JFWithBaselines, VideoAPEvaluator
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from ausm_train.train.evaluate import clip_labels, run_prompted, run_unprompted
 

@@ -44,10 +44,11 @@ def test_colcon_build_and_import_from_install_space(tmp_path):
         p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.realpath(p) != ROOT
     )
     probe = (
-        "import ausm_ros, ausm, ausm_train; from ausm_ros.msg import InstanceSegmentation, ObjectPrompt; "
+        "import ausm_ros, ausm; from ausm_ros.msg import InstanceSegmentation, ObjectPrompt; "
         "from ausm_ros.srv import AddObject, RemoveObject, ResetStream; "
         "import ausm_ros.msg; print(ausm_ros.__file__); print(ausm.__file__); print(ausm_ros.msg.__file__); "
-        "from ausm_ros.node_config import shipped_fastdds_profile; print(shipped_fastdds_profile())"
+        "from ausm_ros.node_config import shipped_fastdds_profile; print(shipped_fastdds_profile()); "
+        "import ausm_eval.metrics, ausm_ros.bag.scoring; print(ausm_eval.__file__)"
     )
     result = subprocess.run(
         [
@@ -69,3 +70,6 @@ def test_colcon_build_and_import_from_install_space(tmp_path):
     assert lines[2].startswith(str(install)), f"ausm_ros.msg imported from {lines[2]}, not the install space"
     # The node (launch file and ausm-perception) finds the shipped Fast DDS profile there too.
     assert lines[3].startswith(str(install)) and lines[3].endswith("fastdds_large_data.xml"), lines[3]
+    # The evaluation package is installed (the bag scorer needs it); the training package is not.
+    assert lines[4].startswith(str(install)), f"ausm_eval imported from {lines[4]}, not the install space"
+    assert not [p for p in install.rglob("ausm_train") if p.is_dir()], "ausm_train was installed"

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ausm_train.data import CocoPseudoVideoSource, CorruptSampleError, RandomAffine
+from ausm_eval.errors import CorruptSampleError
+from ausm_train.data import CocoPseudoVideoSource, RandomAffine
 
 H, W = 40, 48
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ausm_train.data import CorruptSampleError, DatasetFormatError, DavisSource
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_train.data import DavisSource
 
 H, W = 12, 16
 

@@ -6,13 +6,13 @@ from typing import Sequence
 import numpy as np
 import pytest
 
+from ausm_eval.errors import CorruptSampleError
 from ausm_train.data import (
     NO_CATEGORY,
     ClipAugment,
     ClipDataset,
     ColorJitter,
     CorruptSample,
-    CorruptSampleError,
     MixedClipDataset,
     SkipCorrupt,
     VideoClip,

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ausm_train.data import CorruptSampleError, SAVPngSource, SAVSource
+from ausm_eval.errors import CorruptSampleError
+from ausm_train.data import SAVPngSource, SAVSource
 
 H, W = 32, 48
 FRAMES = 9  # 24 fps video: annotated frames 0, 4, 8

@@ -6,16 +6,10 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from ausm_train.data import (
-    NO_CATEGORY,
-    CorruptSampleError,
-    VideoClip,
-    decode_segmentation,
-    encode_rle,
-    encode_uncompressed_rle,
-    mask_bbox,
-    voc_palette,
-)
+from ausm_eval.errors import CorruptSampleError
+from ausm_eval.io import voc_palette
+from ausm_eval.segmentation import decode_segmentation, encode_rle, encode_uncompressed_rle, mask_bbox
+from ausm_train.data import NO_CATEGORY, VideoClip
 
 
 def make_clip(n=2, t=3, h=6, w=8):

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ausm_train.data import CorruptSampleError, DatasetFormatError, OVISSource, YouTubeVISSource
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_train.data import OVISSource, YouTubeVISSource
 
 H, W = 8, 10
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ausm_train.data import CorruptSampleError, DatasetFormatError, MOSESource, YouTubeVOSSource
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_train.data import MOSESource, YouTubeVOSSource
 
 H, W = 10, 14
 

@@ -14,8 +14,8 @@ from PIL import Image
 from ausm.checkpoint import save_checkpoint
 from ausm.model import build_model
 from ausm.session import StreamSession
+from ausm_eval.io import read_label_png
 from ausm_train.cli import main
-from ausm_train.data.io import read_label_png
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from ausm_train.synthetic.shapes import SHAPE_CLASSES
 from ausm_train.synthetic.writers import DavisWriter, YouTubeVISWriter

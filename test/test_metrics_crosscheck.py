@@ -13,7 +13,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ausm_train.metrics import (
+from ausm_eval.metrics import (
     GtTrack,
     PredTrack,
     VideoAPEvaluator,

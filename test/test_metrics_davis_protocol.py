@@ -5,8 +5,8 @@ leave, and predicted masks overlap."""
 import numpy as np
 import pytest
 
-from ausm_train.data.io import write_label_png
-from ausm_train.metrics import (
+from ausm_eval.io import write_label_png
+from ausm_eval.metrics import (
     DavisEvaluator,
     JFWithBaselines,
     evaluate_video,

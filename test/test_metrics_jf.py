@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ausm_train.metrics import (
+from ausm_eval.metrics import (
     DavisEvaluator,
     boundary_f,
     boundary_tolerance,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from ausm_train.metrics import GtTrack, PredTrack, VideoAPEvaluator, YouTubeVOSEvaluator, evaluate_ytvis_json
+from ausm_eval.metrics import GtTrack, PredTrack, VideoAPEvaluator, YouTubeVOSEvaluator, evaluate_ytvis_json
 
 T, H, W = 2, 10, 10
 
@@ -138,7 +138,8 @@ def test_youtube_vos_score_by_hand():
 
 
 def test_ground_truth_from_a_synthetic_clip_scores_perfectly():
-    from ausm_train.metrics import DavisEvaluator, clip_shape, gt_masks_from_clip, gt_tracks_from_clip
+    from ausm_eval.metrics import DavisEvaluator
+    from ausm_train.evaluation.from_clip import clip_shape, gt_masks_from_clip, gt_tracks_from_clip
     from ausm_train.synthetic import SyntheticConfig, generate_video
 
     clip = generate_video(SyntheticConfig(height=40, width=48, num_frames=6), 0, 1)

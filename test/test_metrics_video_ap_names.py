@@ -12,8 +12,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ausm_train.data.segmentation import decode_segmentation
-from ausm_train.metrics import (
+from ausm_eval.metrics import (
     ObservedTrack,
     class_scored_tracks,
     evaluate_ytvis_json,
@@ -21,6 +20,7 @@ from ausm_train.metrics import (
     normalise_class_name,
     ytvis_result_entry,
 )
+from ausm_eval.segmentation import decode_segmentation
 
 DATASET = {10: "cat", 20: "dog", 30: "sea_lion"}
 MODEL = ["Sea Lion", "dog", "bird", "cat"]  # another order, an extra class, another spelling

@@ -6,7 +6,8 @@ import pytest
 import torch
 from train_fixtures import train_config
 
-from ausm_train.data import CorruptSample, CorruptSampleError
+from ausm_eval.errors import CorruptSampleError
+from ausm_train.data import CorruptSample
 from ausm_train.synthetic import SyntheticConfig, SyntheticVideoSource
 from ausm_train.train import data_factory
 from ausm_train.train.config import config_from_dict

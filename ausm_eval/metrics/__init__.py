@@ -2,7 +2,8 @@
 
 All take ground truth and predictions as dicts id -> per-frame masks
 (array [T, H, W], list of per-frame array / COCO RLE / None, or dict frame ->
-mask), so the trainer's validation and the ROS replay tools call them directly.
+mask), so the trainer's validation and the ROS replay tools call them directly
+(``ausm_train.evaluation.from_clip`` builds them from a training clip).
 Semi-supervised J&F also takes label videos (one label per pixel, as the
 benchmark's PNGs hold them) and is always reported beside the static and empty
 baselines (``JFWithBaselines``).
@@ -23,7 +24,6 @@ from .davis import (
     static_baseline,
 )
 from .davis_folder import score_davis_folder
-from .from_clip import clip_shape, gt_masks_from_clip, gt_tracks_from_clip
 from .masks import as_mask_sequence, labels_to_masks
 from .region_boundary import DAVIS_BOUND_TH, boundary_f, boundary_tolerance, disk, jaccard, seg2bmap
 from .video_ap import (
@@ -78,7 +78,4 @@ __all__ = [
     "ytvis_result_entry",
     "as_mask_sequence",
     "labels_to_masks",
-    "gt_masks_from_clip",
-    "gt_tracks_from_clip",
-    "clip_shape",
 ]

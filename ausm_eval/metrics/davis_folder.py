@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from ..data.io import read_label_png
-from ..data.types import CorruptSampleError, DatasetFormatError
+from ..errors import CorruptSampleError, DatasetFormatError
+from ..io import read_label_png
 from .baselines import JFWithBaselines
 from .davis import VOID_LABEL
 

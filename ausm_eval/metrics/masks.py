@@ -10,7 +10,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..data.segmentation import decode_rle
+from ..segmentation import decode_rle
 
 FrameMask = Union[np.ndarray, dict, None]
 MaskSequence = Union[np.ndarray, Sequence[FrameMask], Mapping[int, FrameMask]]

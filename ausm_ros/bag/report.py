@@ -7,7 +7,7 @@ from pathlib import Path
 REPORT_FORMAT = "ausm-bag-report/1"
 
 _METRIC_COLUMNS = {
-    # every J&F beside its baselines on the same frames (ausm_train.metrics.baselines)
+    # every J&F beside its baselines on the same frames (ausm_eval.metrics.baselines)
     "prompted": (
         ("J&F", "J&F-Mean"),
         ("J", "J-Mean"),
@@ -135,7 +135,7 @@ def table(pass_report):
 def baselines_table(pass_report):
     """A prompted pass's J&F beside the static and empty baselines on the same frames (the
     `--baselines` table); None for a pass without them (unprompted, or nothing scored)."""
-    from ausm_train.metrics import format_jf_table
+    from ausm_eval.metrics import format_jf_table
 
     overall = pass_report["overall"]
     if pass_report["task"] != "prompted" or not overall.get("metrics") or not overall.get("baselines"):

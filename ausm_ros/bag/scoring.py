@@ -1,10 +1,10 @@
 """Score one replay (its output bag) against the input bag's ground truth, per sequence.
 
-  prompted    DAVIS 2017 semi-supervised J&F (ausm_train.metrics.JFWithBaselines): each ground-truth
+  prompted    DAVIS 2017 semi-supervised J&F (ausm_eval.metrics.JFWithBaselines): each ground-truth
               object is followed through the track id its prompt's acknowledgement names; the
               node's masks become one label per pixel (overlaps to the higher score, as the node's
               label image), and the static and empty baselines are scored on the same frames.
-  unprompted  YouTube-VIS video mask AP (ausm_train.metrics.VideoAPEvaluator), class-aware when
+  unprompted  YouTube-VIS video mask AP (ausm_eval.metrics.VideoAPEvaluator), class-aware when
               the ground truth has classes, and class-agnostic; a track's score is its mean
               detection score, its class the one reported most often.
 Both are computed on annotated frames; a frame the node never answered counts as an
@@ -17,9 +17,9 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from ausm_eval.metrics import GtTrack, JFWithBaselines, PredTrack, VideoAPEvaluator, masks_to_labels
 from ausm_ros.bag.instances import category_of, decode, reported_tracks
 from ausm_ros.bag.replay_record import output_stamp
-from ausm_train.metrics import GtTrack, JFWithBaselines, PredTrack, VideoAPEvaluator, masks_to_labels
 
 DEFAULT_RESET_ON_GAP_SEC = 5.0
 

@@ -34,16 +34,19 @@ def open_source(
 ):
     """A VideoSource of the training package. Errors in the dataset itself (a wrong path,
     a broken index file) stop here with the loader's message."""
-    from ausm_train.data import (
-        DatasetFormatError,
-        DavisSource,
-        MOSESource,
-        OVISSource,
-        SAVSource,
-        YouTubeVISSource,
-        YouTubeVOSSource,
-    )
-    from ausm_train.synthetic import SyntheticConfig, SyntheticVideoSource
+    from ausm_eval.errors import DatasetFormatError
+
+    try:
+        from ausm_train.data import DavisSource, MOSESource, OVISSource, SAVSource, YouTubeVISSource, YouTubeVOSSource
+        from ausm_train.synthetic import SyntheticConfig, SyntheticVideoSource
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("ausm_train"):
+            raise
+        # A ROS install carries ausm, ausm_eval and ausm_ros, not the training package.
+        raise BagError(
+            f"writing the {kind} dataset to a bag needs the training package's loaders (ausm_train), "
+            "which this install does not have: run it from the source checkout (`pip install -e .` there)"
+        ) from error
 
     try:
         if kind == "synthetic":
@@ -84,7 +87,7 @@ def select_videos(source, names=None, limit=None):
 
 def load_clip(source, index, max_frames=None):
     """One video as a VideoClip, or None (logged) when the loader finds it corrupt."""
-    from ausm_train.data import CorruptSampleError
+    from ausm_eval.errors import CorruptSampleError
 
     total = source.num_frames(index)
     frames = None if not max_frames or max_frames >= total else list(range(max_frames))

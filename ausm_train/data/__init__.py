@@ -1,5 +1,7 @@
 """Data for AUSM training: the clip type, loaders for the official dataset
 formats, clip sampling, clip-shared augmentation and multi-dataset mixing.
+The files of those formats are read and written by ``ausm_eval.io`` and
+``ausm_eval.segmentation``; loaders raise ``ausm_eval.errors.CorruptSampleError``.
 
 Typical use::
 
@@ -15,21 +17,17 @@ Typical use::
 from .augment import ClipAugment, ColorJitter, RandomAffine, apply_color, crop_or_pad_clip, hflip_clip, resize_clip
 from .coco import CocoPseudoVideoSource
 from .davis import DavisSource
-from .io import read_label_png, read_rgb, voc_palette, write_jpeg, write_label_png
 from .mixing import ClipBatch, MixedClipDataset, collate_clips
 from .sampling import ClipDataset, CorruptSample, SkipCorrupt, sample_clip_indices
 from .sav import SAVPngSource, SAVSource
-from .segmentation import decode_segmentation, encode_rle, encode_uncompressed_rle, mask_bbox
 from .source import VideoSource
-from .types import NO_CATEGORY, CorruptSampleError, DatasetFormatError, VideoClip
+from .types import NO_CATEGORY, VideoClip
 from .ytvis import OVISSource, YouTubeVISSource
 from .ytvos import MOSESource, YouTubeVOSSource
 
 __all__ = [
     "VideoClip",
     "NO_CATEGORY",
-    "CorruptSampleError",
-    "DatasetFormatError",
     "VideoSource",
     "DavisSource",
     "YouTubeVOSSource",
@@ -53,13 +51,4 @@ __all__ = [
     "crop_or_pad_clip",
     "hflip_clip",
     "resize_clip",
-    "read_rgb",
-    "read_label_png",
-    "write_label_png",
-    "write_jpeg",
-    "voc_palette",
-    "decode_segmentation",
-    "encode_rle",
-    "encode_uncompressed_rle",
-    "mask_bbox",
 ]

@@ -21,11 +21,13 @@ from typing import Sequence
 
 import numpy as np
 
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_eval.io import read_rgb
+from ausm_eval.segmentation import decode_segmentation
+
 from .augment import RandomAffine
-from .io import read_rgb
-from .segmentation import decode_segmentation
 from .source import VideoSource
-from .types import CorruptSampleError, DatasetFormatError, VideoClip
+from .types import VideoClip
 
 
 class CocoPseudoVideoSource(VideoSource):

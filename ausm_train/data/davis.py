@@ -16,9 +16,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import list_frames, read_label_png, read_rgb
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_eval.io import list_frames, read_label_png, read_rgb
+
 from .source import VideoSource
-from .types import NO_CATEGORY, CorruptSampleError, DatasetFormatError, VideoClip
+from .types import NO_CATEGORY, VideoClip
 
 VOID_LABEL = 255
 

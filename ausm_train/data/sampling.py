@@ -9,8 +9,10 @@ from typing import Callable
 
 import numpy as np
 
+from ausm_eval.errors import CorruptSampleError
+
 from .source import VideoSource
-from .types import CorruptSampleError, VideoClip
+from .types import VideoClip
 
 
 def sample_clip_indices(

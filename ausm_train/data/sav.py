@@ -32,10 +32,12 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .io import list_frames, read_json, read_label_png, read_rgb
-from .segmentation import decode_segmentation
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_eval.io import list_frames, read_json, read_label_png, read_rgb
+from ausm_eval.segmentation import decode_segmentation
+
 from .source import FrameFolderSource, VideoSource
-from .types import NO_CATEGORY, CorruptSampleError, DatasetFormatError, VideoClip
+from .types import NO_CATEGORY, VideoClip
 
 ANNOTATION_STRIDE = 4
 # Manual and auto masklet ids both count from 0; auto ids are shifted by this

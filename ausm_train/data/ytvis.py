@@ -23,10 +23,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import read_rgb
-from .segmentation import decode_segmentation
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_eval.io import read_rgb
+from ausm_eval.segmentation import decode_segmentation
+
 from .source import VideoSource
-from .types import CorruptSampleError, DatasetFormatError, VideoClip
+from .types import VideoClip
 
 log = logging.getLogger(__name__)
 

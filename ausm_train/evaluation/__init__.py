@@ -9,18 +9,13 @@
 Command line: ``python -m ausm_train eval --data davis|ytvis ...`` (see ausm_train/cli.py).
 """
 
-from ausm_train.metrics import score_davis_folder
-
-from .davis import evaluate_davis, write_palette_png
+from .davis import evaluate_davis
 from .inference import first_appearances, observe_unprompted, predict_prompted
-from .ytvis import evaluate_ytvis, results_path, write_json_atomic
+from .ytvis import evaluate_ytvis, results_path
 
 __all__ = [
     "evaluate_davis",
     "evaluate_ytvis",
-    "score_davis_folder",
-    "write_palette_png",
-    "write_json_atomic",
     "results_path",
     "first_appearances",
     "predict_prompted",

@@ -14,40 +14,18 @@ static and empty baselines.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from ausm_eval.errors import DatasetFormatError
+from ausm_eval.io import read_label_png, write_palette_png
+from ausm_eval.metrics import format_jf_table, score_davis_folder
 from ausm_train.data.davis import VOID_LABEL, DavisSource
-from ausm_train.data.io import read_label_png, voc_palette
-from ausm_train.data.types import DatasetFormatError
-from ausm_train.metrics import format_jf_table, score_davis_folder
 
 from .inference import as_model, first_appearances, predict_prompted
-
-
-def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
-    """An [H, W] label image (ids 0..255) as a palette PNG with the DAVIS colours,
-    written to a temporary file and renamed, so a killed run leaves no half file."""
-    labels = np.asarray(labels)
-    if labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
-        raise ValueError(f"{path}: palette PNGs hold ids 0..255, got {labels.min()}..{labels.max()}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray(labels.astype(np.uint8), mode="P")
-    image.putpalette(voc_palette().reshape(-1).tolist())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _annotation_labels(source: DavisSource, sequence: str, stems: Sequence[str]) -> list[np.ndarray | None]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ausm_eval.metrics import GtTrack
+
 from ..data.types import VideoClip
-from .video_ap import GtTrack
 
 
 def gt_masks_from_clip(clip: VideoClip) -> dict[int, np.ndarray]:

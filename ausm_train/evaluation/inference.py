@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ausm.session import StreamSession
-from ausm_train.metrics import ObservedTrack
+from ausm_eval.metrics import ObservedTrack
 
 PROMPT_KINDS = ("mask", "box")
 

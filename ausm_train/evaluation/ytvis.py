@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 from tqdm import tqdm
 
-from ausm_train.data.io import read_rgb
-from ausm_train.data.types import CorruptSampleError, DatasetFormatError
-from ausm_train.data.ytvis import YouTubeVISSource
-from ausm_train.metrics import (
+from ausm_eval.errors import CorruptSampleError, DatasetFormatError
+from ausm_eval.io import read_rgb, write_json_atomic
+from ausm_eval.metrics import (
     ClassMatch,
     class_agnostic_tracks,
     class_scored_tracks,
@@ -31,23 +29,9 @@ from ausm_train.metrics import (
     match_classes,
     ytvis_result_entry,
 )
+from ausm_train.data.ytvis import YouTubeVISSource
 
 from .inference import as_model, observe_unprompted
-
-
-def write_json_atomic(path: str | os.PathLike, data: object) -> Path:
-    """JSON written to a temporary file beside ``path`` and renamed over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def results_path(out: str | os.PathLike) -> Path:

@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..data.io import write_jpeg, write_json, write_label_png
-from ..data.segmentation import encode_rle, encode_uncompressed_rle, mask_area, mask_bbox
+from ausm_eval.io import write_jpeg, write_json, write_label_png
+from ausm_eval.segmentation import encode_rle, encode_uncompressed_rle, mask_area, mask_bbox
+
 from ..data.types import VideoClip
 
 

@@ -1,5 +1,5 @@
 """Evaluation of a checkpoint on held-out videos, through the streaming path a robot
-uses (ausm.session.StreamSession), scored by ausm_train.metrics.
+uses (ausm.session.StreamSession), scored by ausm_eval.metrics.
 
   prompted    (DAVIS 2017 semi-supervised): every object is given to the session as a
               prompt on the frame it first appears (its mask, or its box), discovery
@@ -22,18 +22,17 @@ import numpy as np
 from safetensors import safe_open
 
 from ausm.session import StreamSession
-from ausm_train.data.types import VideoClip
-from ausm_train.evaluation.inference import first_appearances, observe_unprompted, predict_prompted, tight_box
-from ausm_train.metrics import (
+from ausm_eval.metrics import (
     JFWithBaselines,
     PredTrack,
     VideoAPEvaluator,
     class_agnostic_tracks,
     class_scored_tracks,
-    clip_shape,
-    gt_tracks_from_clip,
     match_classes,
 )
+from ausm_train.data.types import VideoClip
+from ausm_train.evaluation.from_clip import clip_shape, gt_tracks_from_clip
+from ausm_train.evaluation.inference import first_appearances, observe_unprompted, predict_prompted, tight_box
 from ausm_train.synthetic import SyntheticConfig, generate_video
 
 
