@@ -6,10 +6,10 @@ a GPU the same harness runs the kernel itself against the twin."""
 import shutil
 import subprocess
 
+import kernel_harness as kh
 import pytest
 import torch
 
-from ausm.export import kernel_harness as kh
 from ausm.export import ssm_op
 
 NVCC = kh.find_nvcc()

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from runtime_parity import moving_shapes
 
 from ausm.checkpoint import load_checkpoint
 from ausm.export import tensorrt_rtx as rtx
@@ -24,7 +25,6 @@ from ausm.export.engine_cache import read_sidecar
 from ausm.export.step_io import STATE_IN, STATE_OUT, StepSpec, io_contract
 from ausm.export.tensorrt_support import TensorRTUnavailable
 from ausm.runtimes import stream_session
-from ausm.runtimes.parity import moving_shapes
 from ausm.session import StreamSession
 from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ausm.export import kernel_harness as kh
+import kernel_harness as kh
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("kernel", "mamba_ssm", "train_speed", "session", "tensorrt_rtx")

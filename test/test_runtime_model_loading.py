@@ -7,11 +7,11 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
+from runtime_parity import moving_shapes
 
 from ausm import build_model
 from ausm.checkpoint import save_checkpoint
 from ausm.export.tensorrt_support import TensorRTUnavailable
-from ausm.runtimes.parity import moving_shapes
 from ausm.session import SessionSettings
 from ausm_ros.model_loading import ModelHandle, resolve_backend
 

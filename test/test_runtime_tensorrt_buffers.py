@@ -12,11 +12,11 @@ import ctypes
 import numpy as np
 import pytest
 import torch
+from runtime_parity import moving_shapes
 
 from ausm import build_model
 from ausm.export.step_io import FRAME_INPUTS, STATE_IN, STATE_OUT, StepSpec
 from ausm.runtimes import TensorRTStepRunner, stream_session
-from ausm.runtimes.parity import moving_shapes
 from ausm.session import StreamSession
 
 HW = (64, 96)

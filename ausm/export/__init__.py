@@ -11,7 +11,7 @@
   tensorrt_rtx       TensorRT for RTX: ahead-of-time engine build for RTX targets, its cache
                      and I/O check (CLI: python -m ausm.export.tensorrt_rtx)
   tensorrt_rtx_plugin_probe  can a plugin join a TensorRT-RTX build? (it cannot: see README)
-  kernel_harness     build and drive the standalone CUDA harness of the fused kernel
-  plugin/            CUDA kernel, TensorRT IPluginV3, harness, CMakeLists.txt
+  plugin/            CUDA kernel, TensorRT IPluginV3, harness, CMakeLists.txt (the harness is
+                     built and driven by test/kernel_harness.py)
 Nothing here imports tensorrt or tensorrt_rtx_bindings at module import time.
 """

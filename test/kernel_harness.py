@@ -1,8 +1,10 @@
-"""Build and drive the standalone CUDA harness of the fused SSM kernel (plugin/ssm_harness.cu).
+"""Build and drive the standalone CUDA harness of the fused SSM kernel (ausm/export/plugin/ssm_harness.cu).
 
 No TensorRT and no CUDA build of PyTorch are needed: the harness is compiled with nvcc
 and exchanges plain binary files with Python. Used by test/test_cuda_kernel_build.py
-(compile in CI, CPU numerics, GPU numerics when a GPU is visible) and bench/ssm_kernel.py.
+(compile in CI, CPU numerics, GPU numerics when a GPU is visible), bench/ssm_kernel.py,
+bench/gpu_suite.py and bench/backends.py (which put test/ on sys.path). A test and bench
+helper, not part of the installed packages.
 """
 
 import json
@@ -15,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import ssm_op
+import ausm.export
+from ausm.export import ssm_op
 
-PLUGIN_DIR = Path(__file__).resolve().parent / "plugin"
+PLUGIN_DIR = Path(ausm.export.__file__).resolve().parent / "plugin"
 KERNEL_SOURCE = PLUGIN_DIR / "selective_state_update_kernel.cu"
 HARNESS_SOURCE = PLUGIN_DIR / "ssm_harness.cu"
 PLUGIN_SOURCE = PLUGIN_DIR / "selective_state_update_plugin.cpp"
@@ -130,8 +133,8 @@ def bench(exe, state_shape, iters=200):
 def mamba1_case(d_model=64, d_state=16, batch=300, seed=0):
     """A Mamba-1 twin, one input step and a non-zero state, plus the node inputs the twin
     would compute from them. Returns (module, u, state, node inputs, node attrs)."""
-    from ..ssm import Mamba
-    from .ssm_step import mamba1_core_inputs, to_node_layout
+    from ausm.export.ssm_step import mamba1_core_inputs, to_node_layout
+    from ausm.ssm import Mamba
 
     torch.manual_seed(seed)
     m = Mamba(d_model, d_state=d_state).eval()

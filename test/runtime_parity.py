@@ -15,7 +15,8 @@ differ by ~1e-6, and once in a while a logit that close to the threshold flips o
 history pixel; from then on the closed-loop states legitimately differ at that pixel
 (by up to ~0.1, fading out of the conv window after d_conv frames and out of the SSM
 state geometrically). Lock step is the arithmetic check; closed loop is what a user sees.
-Used by the tests (short streams) and bench/backends.py (the 100-frame acceptance check).
+Used by the tests (short streams) and bench/backends.py (the 100-frame acceptance check,
+with test/ on sys.path); a test helper, not part of the installed packages.
 """
 
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import List
 import numpy as np
 import torch
 
-from ..prompts import Prompt, PromptAction
+from ausm.prompts import Prompt, PromptAction
 
 
 def moving_shapes(t, hw, num_shapes=4, seed=0):
@@ -152,7 +153,7 @@ def compare_sessions(
     StreamSession over ``model``; see the module docstring) and report how far apart they are.
     ``candidate_runner`` is used twice: as the closed-loop session's runner and inside the
     reference's TeeRunner."""
-    from .session_adapter import stream_session
+    from ausm.runtimes import stream_session
 
     prompts = scripted_prompts(num_frames, frame_hw) if prompts is None else prompts
     tee = TeeRunner(reference_runner, candidate_runner)
