@@ -18,10 +18,10 @@ setup(
     entry_points={
         "console_scripts": [
             "ausm-perception = ausm_ros.perception_main:main",
-            "ausm-bag-write = ausm_ros.bag.cli_write:entry",
-            "ausm-bag-replay = ausm_ros.bag.cli_replay:entry",
-            "ausm-bag-score = ausm_ros.bag.cli_score:entry",
-            "ausm-bag-overlay = ausm_ros.bag.cli_overlay:entry",
+            "ausm-bag-write = ausm_ros.bag.cli:write_entry",
+            "ausm-bag-replay = ausm_ros.bag.cli:replay_entry",
+            "ausm-bag-score = ausm_ros.bag.cli:score_entry",
+            "ausm-bag-overlay = ausm_ros.bag.cli:overlay_entry",
             "ausm-bag-demo = ausm_ros.bag.demo:entry",
         ],
     },

@@ -6,9 +6,8 @@ import shutil
 import pytest
 import yaml
 
-from ausm_ros.bag import cli_common, cli_replay, cli_score, cli_write
-from ausm_ros.bag.errors import BagError
-from ausm_ros.bag.eval_bag import EvalBag
+from ausm_ros.bag import BagError, cli
+from ausm_ros.bag.reading import EvalBag
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +15,7 @@ def bags(tmp_path_factory):
     """The same small bag in both storages."""
     root = tmp_path_factory.mktemp("bags")
     for storage in ("mcap", "sqlite3"):
-        cli_write.main(
+        cli.write_main(
             [
                 "synthetic",
                 str(root / storage),
@@ -41,7 +40,7 @@ def copy(bags, storage, tmp_path):
 
 
 def run(tool, prog, argv, capsys):
-    code = cli_common.run(prog, tool.main, [str(a) for a in argv])
+    code = cli.run(prog, tool, [str(a) for a in argv])
     err = capsys.readouterr().err.strip()
     return code, err
 
@@ -49,7 +48,7 @@ def run(tool, prog, argv, capsys):
 def test_truncated_mcap_is_named(bags, tmp_path, capsys):
     bag, data = copy(bags, "mcap", tmp_path)
     os.truncate(data, os.path.getsize(data) // 2)  # a copy or a recording cut off halfway
-    code, err = run(cli_replay, "ausm-bag-replay", [bag, "--attach", "--no-progress"], capsys)
+    code, err = run(cli.replay_main, "ausm-bag-replay", [bag, "--attach", "--no-progress"], capsys)
     assert code == 2
     assert err.count("\n") == 0 and str(data) in err and "truncated" in err
 
@@ -59,7 +58,7 @@ def test_corrupt_bytes_in_mcap_are_named(bags, tmp_path, capsys):
     with open(data, "r+b") as f:  # inside the frames' chunk: the chunk CRC no longer matches
         f.seek(os.path.getsize(data) // 2)
         f.write(b"\xa5" * 64)
-    code, err = run(cli_replay, "ausm-bag-replay", [bag, "--no-progress", "--node-timeout", "1"], capsys)
+    code, err = run(cli.replay_main, "ausm-bag-replay", [bag, "--no-progress", "--node-timeout", "1"], capsys)
     assert code == 2
     assert str(data) in err and "corrupt" in err and "CRC" in err
 
@@ -69,7 +68,7 @@ def test_corrupt_sqlite3_is_named(bags, tmp_path, capsys):
     with open(data, "r+b") as f:
         f.seek(0)
         f.write(b"\x00" * 100)  # the sqlite3 header
-    code, err = run(cli_score, "ausm-bag-score", [bag, "--ground-truth", bag, "--no-progress"], capsys)
+    code, err = run(cli.score_main, "ausm-bag-score", [bag, "--ground-truth", bag, "--no-progress"], capsys)
     assert code == 2
     assert str(data) in err and ("sqlite3" in err)
 
@@ -88,7 +87,7 @@ def test_messages_missing_from_a_cut_recording_are_noticed(bags, tmp_path):
 
 def test_missing_topics_are_named(bags, tmp_path, capsys):
     code, err = run(
-        cli_replay,
+        cli.replay_main,
         "ausm-bag-replay",
         [bags / "mcap", "--image-topic", "/front/image_raw", "--attach", "--no-progress"],
         capsys,
@@ -96,17 +95,17 @@ def test_missing_topics_are_named(bags, tmp_path, capsys):
     assert code == 2 and "'/front/image_raw'" in err and "/camera/image_raw (Image, 8)" in err
     # An input bag is no output bag: the node's instances topic is missing.
     code, err = run(
-        cli_score, "ausm-bag-score", [bags / "mcap", "--ground-truth", bags / "mcap", "--no-progress"], capsys
+        cli.score_main, "ausm-bag-score", [bags / "mcap", "--ground-truth", bags / "mcap", "--no-progress"], capsys
     )
     assert code == 2 and "'/camera/instances'" in err
 
 
 def test_missing_bag_and_metadata_are_named(bags, tmp_path, capsys):
-    code, err = run(cli_score, "ausm-bag-score", [tmp_path / "nothing", "--ground-truth", bags / "mcap"], capsys)
+    code, err = run(cli.score_main, "ausm-bag-score", [tmp_path / "nothing", "--ground-truth", bags / "mcap"], capsys)
     assert code == 2 and "nothing: no such bag" in err
     bag, data = copy(bags, "mcap", tmp_path)
     (bag / "metadata.yaml").unlink()
-    code, err = run(cli_replay, "ausm-bag-replay", [bag, "--attach"], capsys)
+    code, err = run(cli.replay_main, "ausm-bag-replay", [bag, "--attach"], capsys)
     assert code == 2 and "no metadata.yaml" in err
     # The storage file alone still opens: rosbags reads bare .mcap files.
     with EvalBag(data) as eval_bag:

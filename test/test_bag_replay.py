@@ -10,12 +10,11 @@ from ausm.checkpoint import load_checkpoint, save_checkpoint
 from ausm.model import build_model
 from ausm.session import StreamSession
 from ausm_eval.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, JFWithBaselines, VideoAPEvaluator
-from ausm_ros.bag import cli_overlay, cli_score
-from ausm_ros.bag.bag_reader import BagFile
-from ausm_ros.bag.bag_writer import BagWriter
-from ausm_ros.bag.dataset_to_bag import EvalBagWriter, WriteOptions
-from ausm_ros.bag.evaluation import replay_and_score
+from ausm_ros.bag import cli
+from ausm_ros.bag.reading import BagFile
 from ausm_ros.bag.replay import NodeOptions, ReplayOptions
+from ausm_ros.bag.scoring import replay_and_score
+from ausm_ros.bag.writing import BagWriter, EvalBagWriter, WriteOptions
 from ausm_train.data import VideoClip
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from ausm_train.train.evaluate import clip_labels, run_prompted, run_unprompted
@@ -132,7 +131,7 @@ def test_replay_scores_equal_the_direct_session(checkpoint, dds, tmp_path, capsy
     offline = tmp_path / "offline.json"
     capsys.readouterr()
     assert (
-        cli_score.main(
+        cli.score_main(
             [
                 str(tmp_path / "out" / "prompted"),
                 str(tmp_path / "out" / "unprompted"),
@@ -163,7 +162,7 @@ def test_replay_scores_equal_the_direct_session(checkpoint, dds, tmp_path, capsy
     with BagFile(tmp_path / "out" / "prompted") as recorded, BagWriter(plain) as copy:
         for m in recorded.messages(["/camera/instances", "/prompt_ack", "/diagnostics"]):
             copy.write_raw(m.topic, m.msgtype, m.log_ns, m.raw)
-    from ausm_ros.bag.evaluation import score_offline
+    from ausm_ros.bag.scoring import score_offline
 
     (plain_pass,) = score_offline(bag, [plain], log=lambda text: None)["passes"].values()
     assert plain_pass["task"] == "prompted" and plain_pass["overall"]["latency_measured_from"] == "header stamp"
@@ -173,7 +172,7 @@ def test_replay_scores_equal_the_direct_session(checkpoint, dds, tmp_path, capsy
     import cv2
 
     video = tmp_path / "overlay.mp4"
-    cli_overlay.main(
+    cli.overlay_main(
         [str(tmp_path / "out" / "unprompted"), "--out", str(video), "--png-dir", str(tmp_path / "png"), "--no-progress"]
     )
     capture = cv2.VideoCapture(str(video))
@@ -238,7 +237,7 @@ def test_realtime_replay_paces_frames_and_drives_the_node_clock(checkpoint, dds,
     assert overall["sent"] == 10 and overall["outputs"] + overall["dropped"] == 10 and overall["outputs"] > 0
     # The node's /diagnostics timer runs on sim time: counters arrive only because /clock moved.
     assert overall["node"]["frames_received"] >= overall["outputs"] and scored["sequences"][0]["resets"]["node"] == 0
-    from ausm_ros.bag.replay_record import read_record
+    from ausm_ros.bag.reading import read_record
 
     sends = sorted(p.send_ns for p in read_record(tmp_path / "out" / "unprompted").published)
     assert (sends[-1] - sends[0]) / 1e9 == pytest.approx(9 * 0.1 / 0.5, rel=0.2)  # 10 fps at half speed

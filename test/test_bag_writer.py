@@ -7,11 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from ausm_ros.bag import bag_messages as bm
-from ausm_ros.bag import cli_overlay, cli_replay, cli_score, cli_write, demo, layout
-from ausm_ros.bag.bag_reader import BagFile
-from ausm_ros.bag.eval_bag import EvalBag
-from ausm_ros.bag.typestore import typestore
+from ausm_ros.bag import cli, demo, layout
+from ausm_ros.bag import messages as bm
+from ausm_ros.bag.messages import typestore
+from ausm_ros.bag.reading import BagFile, EvalBag
 from ausm_train.data import DavisSource, YouTubeVISSource
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from ausm_train.synthetic.writers import DavisWriter, YouTubeVISWriter
@@ -49,7 +48,7 @@ def test_davis_layout_to_bag(tmp_path):
     for clip in clips:
         writer.add(clip)
     writer.close()
-    cli_write.main(
+    cli.write_main(
         ["davis", str(tmp_path / "bag"), "--root", str(tmp_path / "davis"), "--split", "val", "--no-progress"]
     )
     sequences, refs, frames, gts, prompts = read_back(tmp_path / "bag")
@@ -71,7 +70,7 @@ def test_youtube_vis_to_bag_keeps_classes_and_sqlite3_works(tmp_path):
     for clip in clips:
         writer.add(clip)
     json_path = writer.close()
-    cli_write.main(
+    cli.write_main(
         [
             "ytvis",
             str(tmp_path / "bag"),
@@ -109,7 +108,7 @@ def test_video_file_to_bag_without_ground_truth(tmp_path):
     for k in range(9):
         out.write(np.full((60, 80, 3), 20 * k, np.uint8))
     out.release()
-    cli_write.main(
+    cli.write_main(
         [
             "video",
             str(tmp_path / "bag"),
@@ -136,7 +135,7 @@ def test_bags_carry_the_real_type_hashes_and_rclpy_reads_them(tmp_path):
     from ausm_ros.msg import ObjectPrompt
     from rclpy.serialization import deserialize_message
 
-    cli_write.main(
+    cli.write_main(
         [
             "synthetic",
             str(tmp_path / "bag"),
@@ -175,10 +174,10 @@ def test_bags_carry_the_real_type_hashes_and_rclpy_reads_them(tmp_path):
     assert bytes(theirs.mask.data) == bytes(ours.mask.data)
 
 
-@pytest.mark.parametrize("tool", [cli_write, cli_replay, cli_score, cli_overlay, demo])
+@pytest.mark.parametrize("tool", [cli.write_main, cli.replay_main, cli.score_main, cli.overlay_main, demo.main])
 def test_every_tool_has_help(tool, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        tool.main(["--help"])
+        tool(["--help"])
     assert exit_info.value.code == 0
     assert "usage:" in capsys.readouterr().out
 

@@ -24,8 +24,7 @@ def packages(modules, *names):
 
 def test_the_bag_scorer_and_the_bag_clis_load_no_training_module():
     modules = loaded_after(
-        "import ausm_ros.bag.scoring, ausm_ros.bag.report, ausm_ros.bag.__main__\n"
-        "from ausm_ros.bag import cli_write, cli_replay, cli_score, cli_overlay, demo"
+        "import ausm_ros.bag.scoring, ausm_ros.bag.cli, ausm_ros.bag.demo, ausm_ros.bag.overlay, ausm_ros.bag.__main__"
     )
     assert "ausm_ros.bag.scoring" in modules and "ausm_eval.metrics" in modules
     assert packages(modules, "ausm_train") == []

@@ -2,25 +2,20 @@
 
 import sys
 
-from ausm_ros.bag import cli_common
+from ausm_ros.bag.cli import COMMANDS, run
 
-COMMANDS = {
-    "write": "cli_write",
-    "replay": "cli_replay",
-    "score": "cli_score",
-    "overlay": "cli_overlay",
-    "demo": "demo",
-}
+NAMES = (*COMMANDS, "demo")
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        print(f"usage: python -m ausm_ros.bag {{{','.join(COMMANDS)}}} [--help | ...]", file=sys.stderr)
+    if len(sys.argv) < 2 or sys.argv[1] not in NAMES:
+        print(f"usage: python -m ausm_ros.bag {{{','.join(NAMES)}}} [--help | ...]", file=sys.stderr)
         return 2
-    from importlib import import_module
-
-    module = import_module(f"ausm_ros.bag.{COMMANDS[sys.argv[1]]}")
-    return cli_common.run(f"ausm_ros.bag {sys.argv[1]}", module.main, sys.argv[2:])
+    if sys.argv[1] == "demo":
+        from ausm_ros.bag.demo import main as command
+    else:
+        command = COMMANDS[sys.argv[1]][1]
+    return run(f"ausm_ros.bag {sys.argv[1]}", command, sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from ausm_ros.bag import cli_common
-from ausm_ros.bag.errors import BagError
+from ausm_ros.bag import BagError
+from ausm_ros.bag.cli import add_progress_flag, progress, run
 
 PROG = "ausm_ros.bag.demo"
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def bundled_checkpoint():
 
 def print_tracks(eval_bag, record, out=print):
     """One line per frame: each track's id, class, score and box, as the node reported them."""
-    from ausm_ros.bag.instances import decode
+    from ausm_ros.bag.messages import decode_instances
     from ausm_ros.bag.scoring import match_outputs
 
     matched, _, _ = match_outputs(eval_bag, record)
@@ -53,7 +53,7 @@ def print_tracks(eval_bag, record, out=print):
         if frame.index not in matched:
             out(f"{name} #{frame.position:02d}: no output")
             continue
-        d = decode(matched[frame.index][1])
+        d = decode_instances(matched[frame.index][1])
         tracks = [
             f"id {int(t)} {c or '-'} {s:.2f} [{b[0]:.0f},{b[1]:.0f},{b[2]:.0f},{b[3]:.0f}]"
             for t, c, s, b in zip(d.track_ids, d.classes, d.scores, d.boxes)
@@ -69,7 +69,7 @@ def main(argv=None):
     p.add_argument("--device", default=None, help="auto | cpu | cuda (default: the node's parameter file, auto)")
     p.add_argument("--mode", choices=("lockstep", "realtime"), default="lockstep")
     p.add_argument("--task", choices=("both", "prompted", "unprompted"), default="both")
-    cli_common.add_progress_flag(p)
+    add_progress_flag(p)
     args = p.parse_args(argv)
     checkpoint = args.checkpoint or str(bundled_checkpoint())
     bag = args.bag or str(bundled_bag())
@@ -86,15 +86,13 @@ def main(argv=None):
     if "ROS_DOMAIN_ID" not in os.environ:
         os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
         print(f"DDS domain {os.environ['ROS_DOMAIN_ID']} (set ROS_DOMAIN_ID to choose; loopback only)")
-    from ausm_ros.bag import report as report_io
-    from ausm_ros.bag.eval_bag import EvalBag
-    from ausm_ros.bag.evaluation import replay_and_score
-    from ausm_ros.bag.overlay_video import write_overlay
+    from ausm_ros.bag.overlay import write_overlay
+    from ausm_ros.bag.reading import EvalBag, read_record
     from ausm_ros.bag.replay import NodeOptions, ReplayOptions
-    from ausm_ros.bag.replay_record import read_record
+    from ausm_ros.bag.scoring import replay_and_score, report_table, write_report
 
     out = Path(args.out)
-    bar = cli_common.progress(not args.no_progress and sys.stderr.isatty())
+    bar = progress(not args.no_progress and sys.stderr.isatty())
     report, _ = replay_and_score(
         bag,
         out / "replay",
@@ -113,17 +111,17 @@ def main(argv=None):
     if (out / "frames").exists():
         shutil.rmtree(out / "frames")
     video = write_overlay(bag, record, out / "overlay.mp4", out / "frames", png_count=4, progress=bar)
-    report_path = report_io.write_json(report, out / "report.json")
+    report_path = write_report(report, out / "report.json")
     print()
     for scored in report["passes"].values():
-        print(report_io.table(scored))
+        print(report_table(scored))
         print()
     print(f"overlay video: {video['video']} ({video['frames']} frames); frames: {', '.join(video['pngs'])}")
     print(f"report: {report_path}")
 
 
 def entry():
-    sys.exit(cli_common.run(PROG, main, None))
+    sys.exit(run(PROG, main, None))
 
 
 if __name__ == "__main__":

@@ -15,20 +15,106 @@ that frame arrives. The class in a ground-truth prompt is not sent (J&F ignores 
 and a class name the model does not know would get the prompt rejected).
 
 Each pass writes one output bag (see ausm_ros.bag.layout) and, when it started the node,
-the node's log beside it.
+the node's log beside it. The node runs as its own process (NodeProcess); the DDS side
+is ausm_ros.bag.dds, imported only when a pass starts (it needs rclpy).
 """
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ausm_ros.bag import bag_messages as bm
-from ausm_ros.bag import layout
-from ausm_ros.bag.bag_writer import BagWriter
-from ausm_ros.bag.typestore import typestore
+from ausm_ros.bag import layout, messages
+from ausm_ros.bag.messages import typestore
+from ausm_ros.bag.writing import BagWriter
+
+# --------------------------------------------------------------------------------------------------
+# The perception node as a child process, started the way a user starts it (`python -m ausm_ros.perception_main`).
+
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*:")
+
+
+def format_parameter(value):
+    """A Python value as the right-hand side of `-p name:=value` (parsed by rcl as YAML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"'{v}'" if isinstance(v, str) else format_parameter(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value if value else "''"
+    return repr(value)
+
+
+class NodeProcess:
+    def __init__(self, parameters, log_path, env=None, params_file=None):
+        self.parameters = dict(parameters)
+        self.log_path = Path(log_path)
+        args = [sys.executable, "-m", "ausm_ros.perception_main"]
+        if params_file:
+            args += ["--params-file", str(params_file)]
+        args.append("--ros-args")
+        for name, value in self.parameters.items():
+            args += ["-p", f"{name}:={format_parameter(value)}"]
+        self.args = args
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(args, env=env or dict(os.environ), stdout=self._log, stderr=subprocess.STDOUT)
+
+    def exit_code(self):
+        return self.process.poll()
+
+    def log_tail(self, lines=15):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(deque(f, maxlen=lines)).rstrip()
+        except OSError:
+            return ""
+
+    def first_error(self):
+        """The first Python exception line of the log: the cause, when later ones are fallout."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return next((line.strip() for line in f if _EXCEPTION.match(line)), "")
+        except OSError:
+            return ""
+
+    def stop(self, timeout=15):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Play an evaluation bag into the perception node over DDS and record what it answers.
+#
+# Two ways to play:
+#   lockstep  the next frame goes out when the node's output for the previous one has
+#             arrived: as fast as the node keeps up, nothing dropped, deterministic.
+#   realtime  frames go out at their recorded times (scaled by `rate`; pauses longer than
+#             max_pause_sec, such as the gaps between sequences, are cut short), with
+#             /clock published by the player and the node on use_sim_time: what a robot
+#             sees; frames the node cannot keep up with are dropped by it and counted.
+#             (A node we attach to gets /clock only if it runs on use_sim_time.)
+#
+# Prompted passes send each sequence's ground-truth prompts (stamped with the frame the
+# object first appears on) before the sequence's first frame; the node holds them until
+# that frame arrives. The class in a ground-truth prompt is not sent (J&F ignores classes,
+# and a class name the model does not know would get the prompt rejected).
+#
+# Each pass writes one output bag (see ausm_ros.bag.layout) and, when it started the node,
+# the node's log beside it.
 
 TASKS = ("prompted", "unprompted")
 MODES = ("lockstep", "realtime")
@@ -178,8 +264,7 @@ class ReplayPass:
                 return True
 
     def _start(self):
-        from ausm_ros.bag.dds_link import DdsLink
-        from ausm_ros.bag.node_process import NodeProcess
+        from ausm_ros.bag.dds import DdsLink
 
         if self.node_options is not None:
             params = self.node_options.parameters(self.eval_bag, self.task, self.options)
@@ -232,7 +317,7 @@ class ReplayPass:
             "finished": finished,
         }
         text = json.dumps(info, sort_keys=True)
-        self.recorder.write(layout.REPLAY_INFO, layout.STRING, time.time_ns(), bm.string(text))
+        self.recorder.write(layout.REPLAY_INFO, layout.STRING, time.time_ns(), messages.string(text))
 
     def _diagnostics_barrier(self):
         """Wait for fresh /diagnostics, so resets are read after a sequence's last frame and before
@@ -271,13 +356,13 @@ class ReplayPass:
     def _publish(self, frame, raw, attempt):
         sent = self.link.publish_frame(raw)
         record = {"frame": frame.index, "stamp_ns": frame.stamp_ns, "attempt": attempt}
-        self.recorder.write(layout.REPLAY_PUBLISHED, layout.STRING, sent, bm.string(json.dumps(record)))
+        self.recorder.write(layout.REPLAY_PUBLISHED, layout.STRING, sent, messages.string(json.dumps(record)))
         self.counters["frames_sent"] += 1
         return sent
 
-    def _play_lockstep(self, frames, messages, bar, timeline):
+    def _play_lockstep(self, frames, camera, bar, timeline):
         current = None
-        for frame, message in zip(frames, messages):
+        for frame, message in zip(frames, camera):
             if frame.sequence != current:
                 if current is not None:
                     self._diagnostics_barrier()
@@ -302,11 +387,11 @@ class ReplayPass:
             if bar:
                 bar.update(1)
 
-    def _play_realtime(self, frames, messages, bar, timeline):
+    def _play_realtime(self, frames, camera, bar, timeline):
         start_mono = time.monotonic()
         elapsed = 0.0  # bag seconds played so far, pauses cut to max_pause_sec
         previous_log, current = None, None
-        for k, (frame, message) in enumerate(zip(frames, messages)):
+        for k, (frame, message) in enumerate(zip(frames, camera)):
             if previous_log is not None:
                 elapsed += min(max(frame.log_ns - previous_log, 0) / 1e9, self.options.max_pause_sec)
             previous_log = frame.log_ns
@@ -369,7 +454,7 @@ class ReplayPass:
             self._start()
             # Sim time runs from well before the first frame while the node loads (its timers,
             # /diagnostics among them, need a moving clock) and jumps forward to the first frame.
-            timeline = _Timeline(max(frames[0].log_ns - 3600 * bm.NS, 1), self.options.rate)
+            timeline = _Timeline(max(frames[0].log_ns - 3600 * messages.NS, 1), self.options.rate)
             self._wait_for_node()
             # /clock only for a node on sim time (ours in realtime mode): other nodes may listen to it.
             sim_time = self.node_parameters.get(
@@ -388,11 +473,11 @@ class ReplayPass:
                 if self.progress
                 else None
             )
-            messages = self.eval_bag.bag.messages([self.eval_bag.image_topic])
+            camera = self.eval_bag.bag.messages([self.eval_bag.image_topic])
             if self.options.mode == "lockstep":
-                self._play_lockstep(frames, messages, bar, timeline)
+                self._play_lockstep(frames, camera, bar, timeline)
             else:
-                self._play_realtime(frames, messages, bar, timeline)
+                self._play_realtime(frames, camera, bar, timeline)
                 timeline.anchor(timeline.now(), cap=None)  # the node's timers keep running while we drain
             if bar:
                 bar.close()

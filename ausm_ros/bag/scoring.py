@@ -1,4 +1,6 @@
-"""Score one replay (its output bag) against the input bag's ground truth, per sequence.
+"""Scoring replays of the perception node, and the report.
+
+One replay (its output bag) is scored against the input bag's ground truth, per sequence:
 
   prompted    DAVIS 2017 semi-supervised J&F (ausm_eval.metrics.JFWithBaselines): each ground-truth
               object is followed through the track id its prompt's acknowledgement names; the
@@ -7,19 +9,38 @@
   unprompted  YouTube-VIS video mask AP (ausm_eval.metrics.VideoAPEvaluator), class-aware when
               the ground truth has classes, and class-agnostic; a track's score is its mean
               detection score, its class the one reported most often.
+
 Both are computed on annotated frames; a frame the node never answered counts as an
 empty prediction. Latency is send time to arrival of the frame's InstanceSegmentation;
 dropped frames were sent but never answered. Node resets per sequence come from
 /diagnostics and are set against the discontinuities in the bag's stamps that explain them.
+
+``replay_and_score`` is what `ausm-bag-replay` does (replay each pass, score it, write the
+report), ``score_offline`` what `ausm-bag-score` does; the report is one JSON file for
+machines (``build_report``, ``write_report``) and one table per pass for people
+(``report_table``, ``baselines_table``).
 """
 
+import json
+import math
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 
-from ausm_eval.metrics import GtTrack, JFWithBaselines, PredTrack, VideoAPEvaluator, masks_to_labels
-from ausm_ros.bag.instances import category_of, decode, reported_tracks
-from ausm_ros.bag.replay_record import output_stamp
+from ausm_eval.metrics import (
+    GtTrack,
+    JFWithBaselines,
+    PredTrack,
+    VideoAPEvaluator,
+    format_jf_table,
+    masks_to_labels,
+)
+from ausm_ros.bag import BagError, layout
+from ausm_ros.bag.messages import category_of, decode_instances, reported_tracks
+from ausm_ros.bag.reading import EvalBag, output_stamp, read_record
+from ausm_ros.bag.replay import ReplayPass
+from ausm_ros.bag.writing import remove_bag
 
 DEFAULT_RESET_ON_GAP_SEC = 5.0
 
@@ -310,7 +331,7 @@ def score_replay(eval_bag, record, task=None, progress=None):
                 msg = matched[f.index][1]
                 frame_tracks.append((f.position, reported_tracks(msg)))
                 if f.position in annotated:
-                    decoded = decode(msg)
+                    decoded = decode_instances(msg)
                     frame_masks[f.position] = {int(t): m for t, m in zip(decoded.track_ids, decoded.masks)}
             if task == "prompted":
                 ids, counts, rejections = _prompt_outcomes(eval_bag, record, info.index)
@@ -354,3 +375,221 @@ def score_replay(eval_bag, record, task=None, progress=None):
         "overall": overall,
         "warnings": warnings,
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# Replay a bag (one pass per task), score each pass, write the report: what `ausm-bag-replay` does.
+
+
+def tasks_for(eval_bag, wanted):
+    """'both' means: prompted when the bag has prompts, unprompted always."""
+    if wanted == "prompted" and not eval_bag.prompts:
+        raise BagError(
+            f"{eval_bag.path}: a prompted pass needs ground-truth prompts and this bag has none "
+            f"(no messages on {layout.GT_PROMPTS}); use --task unprompted"
+        )
+    if wanted != "both":
+        return [wanted]
+    return (["prompted"] if eval_bag.prompts else []) + ["unprompted"]
+
+
+def replay_and_score(
+    bag_path,
+    out_dir,
+    task="both",
+    options=None,
+    node_options=None,
+    image_topic=None,
+    overwrite=False,
+    progress=None,
+    log=print,
+    env=None,
+):
+    """Returns (report dict, report path). Output bags go to OUT/<task>/, node logs beside them."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with EvalBag(bag_path, image_topic) as eval_bag:
+        eval_bag.index(progress)
+        passes = {}
+        for name in tasks_for(eval_bag, task):
+            out_bag = out_dir / name
+            if overwrite:
+                remove_bag(out_bag)
+            ReplayPass(eval_bag, name, out_bag, options, node_options, progress, log, env).run()
+            record = read_record(out_bag, progress=progress)
+            passes[name] = score_replay(eval_bag, record, name, progress)
+            log(report_table(passes[name]))
+        result = build_report(passes, Path(bag_path).resolve())
+    return result, write_report(result, out_dir / "report.json")
+
+
+def score_offline(
+    bag_path,
+    output_bags,
+    task=None,
+    image_topic=None,
+    stream=None,
+    namespace=None,
+    node_name=None,
+    progress=None,
+    log=print,
+):
+    """Score recorded output bags against an input bag's ground truth."""
+    passes = {}
+    with EvalBag(bag_path, image_topic) as eval_bag:
+        eval_bag.index(progress)
+        for path in output_bags:
+            record = read_record(path, stream, namespace, node_name, progress)
+            scored = score_replay(eval_bag, record, task, progress)
+            key = scored["task"] if scored["task"] not in passes else f"{scored['task']}:{path}"
+            passes[key] = scored
+            log(report_table(scored))
+    return build_report(passes, Path(bag_path).resolve())
+
+
+# --------------------------------------------------------------------------------------------------
+# The evaluation report: one JSON file for machines, one table per pass for people.
+
+REPORT_FORMAT = "ausm-bag-report/1"
+
+_METRIC_COLUMNS = {
+    # every J&F beside its baselines on the same frames (ausm_eval.metrics.baselines)
+    "prompted": (
+        ("J&F", "J&F-Mean"),
+        ("J", "J-Mean"),
+        ("F", "F-Mean"),
+        ("static", "static J&F"),
+        ("empty", "empty J&F"),
+    ),
+    "unprompted": (("AP", "AP"), ("AP50", "AP50"), ("AP agn", "AP_class_agnostic")),
+}
+
+
+_HEADLINE = {
+    "prompted": ("J&F-Mean", "J-Mean", "F-Mean"),
+    "unprompted": ("AP", "AP50", "AP_class_agnostic", "AP50_class_agnostic"),
+}
+
+
+def headline(passes):
+    """The few numbers a person asks for first, per pass."""
+    out = {}
+    for name, scored in passes.items():
+        overall = scored["overall"]
+        metrics = overall.get("metrics") or {}
+        line = {k: metrics[k] for k in _HEADLINE.get(scored["task"], ()) if k in metrics}
+        line.update(
+            frames=overall["frames"],
+            dropped=overall["dropped"],
+            resets=sum(r["resets"]["node"] or 0 for r in scored["sequences"]),
+        )
+        if overall.get("latency_ms"):
+            line.update(latency_ms_p50=overall["latency_ms"]["p50"], latency_ms_p99=overall["latency_ms"]["p99"])
+        out[name] = line
+    return out
+
+
+def build_report(passes, input_bag):
+    return {"format": REPORT_FORMAT, "input_bag": str(input_bag), "headline": headline(passes), "passes": passes}
+
+
+def _plain(value):
+    """JSON has no NaN (a metric over no objects) and no numpy scalars."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_report(report, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_plain(report), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return path
+
+
+def _number(value, scale=1.0, digits=1):
+    if value is None or (isinstance(value, float) and (math.isnan(value) or value < 0)):
+        return "-"
+    return f"{value * scale:.{digits}f}"
+
+
+def _resets(r):
+    node = r["resets"]["node"] if "resets" in r else None
+    expected = r["resets"]["expected_at_start"] + len(r["resets"]["inside_sequence"]) if "resets" in r else 0
+    return f"{'?' if node is None else node}/{expected}"
+
+
+def _with_baselines(metrics, baselines):
+    """The metrics plus 'static J&F' and 'empty J&F' (summaries or plain numbers)."""
+    out = dict(metrics or {})
+    for row, value in (baselines or {}).items():
+        out[f"{row} J&F"] = value.get("J&F-Mean") if isinstance(value, dict) else value
+    return out
+
+
+def report_table(pass_report):
+    """Per-sequence rows and an 'all' row: counts, resets (node/explained), metrics in %, latency in ms."""
+    task = pass_report["task"]
+    metric_columns = _METRIC_COLUMNS[task]
+    header = ["sequence", "frames", "out", "drop", "resets"] + [c for c, _ in metric_columns] + ["lat p50", "lat p99"]
+    rows = []
+    for r in pass_report["sequences"]:
+        metrics = _with_baselines(r.get("metrics"), r.get("baselines"))
+        latency = r.get("latency_ms") or {}
+        rows.append(
+            [r["name"], str(r["frames"]), str(r["outputs"]), str(r["dropped"]), _resets(r)]
+            + [_number(metrics.get(key), 100) for _, key in metric_columns]
+            + [_number(latency.get("p50")), _number(latency.get("p99"))]
+        )
+    overall = pass_report["overall"]
+    metrics = _with_baselines(overall.get("metrics"), overall.get("baselines"))
+    latency = overall.get("latency_ms") or {}
+    node_resets = [r["resets"]["node"] for r in pass_report["sequences"]]
+    explained = sum(
+        r["resets"]["expected_at_start"] + len(r["resets"]["inside_sequence"]) for r in pass_report["sequences"]
+    )
+    total_resets = "?" if any(n is None for n in node_resets) else str(sum(node_resets))
+    rows.append(
+        ["all", str(overall["frames"]), str(overall["outputs"]), str(overall["dropped"]), f"{total_resets}/{explained}"]
+        + [_number(metrics.get(key), 100) for _, key in metric_columns]
+        + [_number(latency.get("p50")), _number(latency.get("p99"))]
+    )
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    title = f"{task} pass ({pass_report.get('mode') or 'recorded'}): {pass_report['output_bag']}"
+    out = [title, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows[:-1]]
+    out += [line(["-" * w for w in widths]), line(rows[-1])]
+    out.append(
+        "resets: reported by the node / explained by the bag's stamps; metrics in %; latency in ms "
+        f"from {overall.get('latency_measured_from', 'send time')} to output"
+    )
+    if task == "prompted":
+        out.append("static / empty: J&F of the first-appearance masks held still / of no masks, same frames")
+    out += [f"warning: {w}" for w in pass_report.get("warnings", [])]
+    return "\n".join(out)
+
+
+def baselines_table(pass_report):
+    """A prompted pass's J&F beside the static and empty baselines on the same frames (the
+    `--baselines` table); None for a pass without them (unprompted, or nothing scored)."""
+    overall = pass_report["overall"]
+    if pass_report["task"] != "prompted" or not overall.get("metrics") or not overall.get("baselines"):
+        return None
+    summary = {"model": overall["metrics"], **overall["baselines"]}
+    per_video = {}
+    for r in pass_report["sequences"]:
+        if r.get("metrics") and r.get("baselines"):
+            per_video[r["name"]] = {
+                "model": r["metrics"].get("J&F-Mean"),
+                **{k: v.get("J&F-Mean") for k, v in r["baselines"].items()},
+            }
+    return format_jf_table(summary, per_video, title=f"prompted pass J&F and baselines: {pass_report['output_bag']}")

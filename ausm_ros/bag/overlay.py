@@ -10,10 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ausm_ros.bag import bag_messages as bm
-from ausm_ros.bag.errors import BagError
-from ausm_ros.bag.eval_bag import EvalBag
-from ausm_ros.bag.instances import decode
+from ausm_ros.bag import BagError, messages
+from ausm_ros.bag.messages import decode_instances
+from ausm_ros.bag.reading import EvalBag
 from ausm_ros.bag.scoring import match_outputs
 from ausm_ros.result_messages import overlay
 
@@ -63,11 +62,11 @@ def write_overlay(
         pngs = []
         bar = progress(total=len(eval_bag.frames), desc="overlay video", unit="frame") if progress else None
         try:
-            messages = eval_bag.bag.messages([eval_bag.image_topic])
-            for frame, message in zip(eval_bag.frames, messages):
-                rgb = bm.frame_rgb(message.msg, eval_bag.image_type)
+            camera = eval_bag.bag.messages([eval_bag.image_topic])
+            for frame, message in zip(eval_bag.frames, camera):
+                rgb = messages.frame_rgb(message.msg, eval_bag.image_type)
                 if frame.index in matched:
-                    decoded = decode(matched[frame.index][1])
+                    decoded = decode_instances(matched[frame.index][1])
                     drawn = overlay(rgb, decoded, alpha, decoded.class_names)
                     count = len(decoded.track_ids)
                     label = f"{count} track{'' if count == 1 else 's'}"

@@ -18,9 +18,8 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
-from ausm_ros.bag import bag_messages as bm
-from ausm_ros.bag import layout
-from ausm_ros.bag.typestore import typestore
+from ausm_ros.bag import layout, messages
+from ausm_ros.bag.messages import typestore
 from ausm_ros.msg import InstanceSegmentation, ObjectPrompt, PromptAck
 from ausm_ros.srv import ResetStream
 
@@ -72,7 +71,7 @@ class DdsLink:
 
     def _on_instances(self, msg, now):
         with self._cv:
-            self.outputs.setdefault(bm.stamp_ns(msg.header.stamp), []).append(now)
+            self.outputs.setdefault(messages.stamp_ns(msg.header.stamp), []).append(now)
             self.last_output_ns = now
             self._cv.notify_all()
 
@@ -128,7 +127,7 @@ class DdsLink:
 
     def publish_clock(self, ns):
         if self.clock_pub is not None:
-            sec, nanosec = divmod(int(ns), bm.NS)
+            sec, nanosec = divmod(int(ns), messages.NS)
             msg = Clock()
             msg.clock.sec, msg.clock.nanosec = sec, nanosec
             self.clock_pub.publish(msg)
