@@ -37,16 +37,10 @@ class ModelConfig:
     compressor_layers: int = 6
     history_decoder_layers: int = 6
     history_decoder_self_attn: bool = True
+    # The mask decoder reads G_t (the history features, the only carrier of the tracked
+    # objects' identity) in its first layer: its levels go round robin [G_t, 1/32, 1/16],
+    # and the tracked ID rows' first attention mask is their history mask (see MaskDecoder).
     mask_decoder_layers: int = 9
-    # Where the mask decoder reads G_t (the history features, the only carrier of the
-    # tracked objects' identity). true: G_t is the first level of its round robin
-    # [G_t, 1/32, 1/16], so layer 0 reads the history, and the tracked ID rows' first
-    # attention mask is seeded from their history masks (see MaskDecoder). false: the
-    # original order [1/32, 1/16, G_t] (G_t first read in layer 2, under an attention
-    # mask from predictions made before any history was seen). The default is false so
-    # that checkpoints saved before this key existed load with the order they were
-    # trained with; the named configs (ausm/configs/*.yaml) set it true.
-    mask_decoder_history_first: bool = False
     num_heads: int = 8
     ffn_dim: int = 1024  # compressor / history decoder FFN width
     mask_decoder_ffn_dim: int = 2048
@@ -72,14 +66,10 @@ class ModelConfig:
         if not self.num_classes:
             raise ValueError("num_classes needs at least one dataset head")
         self.num_classes = {str(k): int(v) for k, v in self.num_classes.items()}
-        # the mask decoder must reach the layer that reads G_t, else the history (and so
-        # tracking) is never used: layer 0 with mask_decoder_history_first, else layer 2
-        history_layer = 0 if self.mask_decoder_history_first else 2
-        if self.mask_decoder_layers <= history_layer:
+        if self.mask_decoder_layers < 1:
             raise ValueError(
-                f"mask_decoder_layers {self.mask_decoder_layers} never reads the history features "
-                f"G_t (first read in layer {history_layer} with mask_decoder_history_first="
-                f"{str(self.mask_decoder_history_first).lower()}); need at least {history_layer + 1}"
+                f"mask_decoder_layers {self.mask_decoder_layers} never reads the history features G_t "
+                "(read in layer 0); need at least 1"
             )
         self.class_names = {str(k): [str(n) for n in v] for k, v in (self.class_names or {}).items()}
         for head, names in self.class_names.items():
@@ -97,7 +87,15 @@ class ModelConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: Dict) -> "ModelConfig":
+        d = dict(d)
+        # Configs saved while the decoder order was a switch carry it; true is the only order
+        # there is now, false (G_t first read in layer 2) is no longer built.
+        if not d.pop("mask_decoder_history_first", True):
+            raise ValueError(
+                "this config (or checkpoint) has mask_decoder_history_first: false, the decoder order "
+                "[1/32, 1/16, G_t] that this version no longer builds; retrain, or use a release before it"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

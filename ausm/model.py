@@ -6,7 +6,6 @@ Per frame t:
   F_t = compressor(E_1..E_t)                                  SSM over time + spatial attn
   G_t = history_decoder(X_t, F_t)
   outputs = mask_decoder([ID queries; detection queries], [G_t, 1/32, 1/16], mask features)
-                                          (legacy configs: [1/32, 1/16, G_t]; see config.py)
 
 Two paths over the same weights:
   * ``forward_clip``: T frames in one pass with teacher-forced history (training);
@@ -75,7 +74,6 @@ class AUSM(nn.Module):
             cfg.num_det_queries,
             cfg.num_classes,
             cfg.dropout,
-            history_first=cfg.mask_decoder_history_first,
         )
         self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1), persistent=False)
@@ -122,7 +120,7 @@ class AUSM(nn.Module):
         pos = sine_position_embedding(h, w, D, x.device, x.dtype)
         g = self.history_decoder(x.flatten(2).transpose(1, 2), f, pos)
         g = g.transpose(1, 2).reshape(n, D, h, w)
-        return self.mask_decoder(id_queries, id_valid, [levels[0], levels[1], g], mask_features, id_masks)
+        return self.mask_decoder(id_queries, id_valid, [g, levels[0], levels[1]], mask_features, id_masks)
 
     # -- training path -------------------------------------------------------------
     def forward_clip(self, frames, history, state=None, return_state=False):

@@ -36,6 +36,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .config import ModelConfig
 from .letterbox import Letterbox
 from .prompts import Prompt, PromptAction, rasterise
 from .tracks import TrackTable
@@ -440,8 +441,12 @@ class StreamSession:
             raise ValueError(f"cannot read session snapshot {path}: {e}") from e
         if not meta or meta.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"{path} is not an AUSM session snapshot ({SNAPSHOT_FORMAT})")
-        if meta["model_config"] != self.config.to_dict():
-            diff = sorted(k for k in meta["model_config"] if meta["model_config"][k] != self.config.to_dict().get(k))
+        try:  # through ModelConfig: a snapshot from before a config key was dropped still compares
+            taken = ModelConfig.from_dict(meta["model_config"]).to_dict()
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"snapshot was taken with a model config this version cannot build: {e}") from e
+        if taken != self.config.to_dict():
+            diff = sorted(k for k in taken if taken[k] != self.config.to_dict().get(k))
             raise ValueError(f"snapshot was taken with a different model config (differs in {diff})")
         self.settings = SessionSettings(**meta["settings"])
         self.tracks = TrackTable.from_dict(meta["tracks"])

@@ -1,6 +1,7 @@
-"""The mask decoder reads the history G_t in its first layer (mask_decoder_history_first),
+"""The mask decoder reads the history G_t in its first layer (the only order there is),
 tracked ID rows start from their history masks, and the config checks it is ever read;
-plus class_names in the config, and old checkpoints (without either key) still load."""
+plus class_names in the config; checkpoints saved while the order was a switch load when
+it was on (the shipped demo checkpoint) and are refused when it was off."""
 
 import pytest
 import torch
@@ -26,18 +27,15 @@ SMALL = dict(
 )
 
 
-def test_named_configs_read_history_first():
-    for name in ("tiny", "swin_t", "swin_b"):
-        assert load_config(name).mask_decoder_history_first
+def test_no_decoder_order_switch_is_left():
+    for cfg in (ModelConfig(), *(load_config(name) for name in ("tiny", "swin_t", "swin_b"))):
+        assert "mask_decoder_history_first" not in cfg.to_dict()
 
 
 def test_too_few_layers_to_read_history_are_rejected():
+    ModelConfig(mask_decoder_layers=1)  # layer 0 reads G_t
     with pytest.raises(ValueError, match="never reads the history"):
-        ModelConfig(mask_decoder_layers=2)  # legacy order: G_t in layer 2
-    ModelConfig(mask_decoder_layers=3)
-    ModelConfig(mask_decoder_layers=1, mask_decoder_history_first=True)
-    with pytest.raises(ValueError, match="never reads the history"):
-        ModelConfig(mask_decoder_layers=0, mask_decoder_history_first=True)
+        ModelConfig(mask_decoder_layers=0)
 
 
 def test_class_names_validated():
@@ -65,7 +63,6 @@ def test_history_attention_seeds_id_rows():
 def test_first_layer_of_id_rows_depends_on_history_mask():
     torch.manual_seed(0)
     model = AUSM(load_config("tiny", **SMALL)).eval()
-    assert model.config.mask_decoder_history_first
     frame = torch.rand(1, 3, 64, 64)
     state = model.initial_state(1, (64, 64))
     slots, valid = torch.tensor([[0]]), torch.tensor([[True]])
@@ -80,12 +77,8 @@ def test_first_layer_of_id_rows_depends_on_history_mask():
     assert not torch.allclose(oa[1]["mask_logits"][:, 0], ob[1]["mask_logits"][:, 0])
 
 
-def test_old_checkpoint_without_new_keys_loads_with_legacy_order(tmp_path):
-    torch.manual_seed(0)
-    cfg = load_config("tiny", **SMALL, mask_decoder_history_first=False)
-    model = AUSM(cfg)
-    path = save_checkpoint(model, tmp_path / "old.safetensors")
-    # rewrite the metadata as an old checkpoint had it: neither key present
+def stored_config_as(path, edit):
+    """Rewrite a checkpoint's stored config with ``edit(dict)``, as an older version wrote it."""
     import json
 
     from safetensors import safe_open
@@ -95,10 +88,35 @@ def test_old_checkpoint_without_new_keys_loads_with_legacy_order(tmp_path):
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     d = json.loads(meta["ausm_config"])
-    del d["class_names"], d["mask_decoder_history_first"]
+    edit(d)
     meta["ausm_config"] = json.dumps(d)
     save_file(tensors, str(path), metadata=meta)
+
+
+def test_checkpoints_from_when_the_order_was_a_switch(tmp_path):
+    torch.manual_seed(0)
+    model = AUSM(load_config("tiny", **SMALL))
+    path = save_checkpoint(model, tmp_path / "old.safetensors")
+    # saved with the switch on (the shipped demo checkpoint), before class names existed: loads
+    stored_config_as(path, lambda d: (d.pop("class_names"), d.update(mask_decoder_history_first=True)))
     cfg2 = read_checkpoint_config(path)
-    assert cfg2.class_names == {} and not cfg2.mask_decoder_history_first
+    assert cfg2.class_names == {} and cfg2.to_dict() == {**model.config.to_dict(), "class_names": {}}
     loaded = load_checkpoint(path)
-    assert not loaded.mask_decoder.history_first
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    # saved with the switch off: that decoder is not built any more, and the error says so
+    stored_config_as(path, lambda d: d.update(mask_decoder_history_first=False))
+    with pytest.raises(ValueError, match="no longer builds"):
+        load_checkpoint(path)
+
+
+def test_shipped_checkpoint_reads_history_first():
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    import ausm
+
+    with safe_open(str(Path(ausm.__file__).parent / "checkpoints" / "demo_tiny.safetensors"), "pt") as f:
+        stored = json.loads(f.metadata()["ausm_config"])
+    assert stored.get("mask_decoder_history_first", True)

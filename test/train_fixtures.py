@@ -15,7 +15,7 @@ TEST_MODEL = {
     "mask_decoder_ffn_dim": 64,
     "compressor_layers": 1,
     "history_decoder_layers": 1,
-    "mask_decoder_layers": 3,  # tiny.yaml: layer 0 reads G_t (mask_decoder_history_first)
+    "mask_decoder_layers": 3,  # tiny.yaml; layer 0 reads G_t
     "num_ids": 8,
     "num_det_queries": 6,
     "backbone_args": {"channels": [16, 16, 32, 32], "blocks": [1, 1, 1, 1]},
@@ -56,10 +56,8 @@ def train_config(steps=4, **top):
             "num_points": 64,
             "match_points": 64,
             "id_rows_from": 3,
-            "id_rows_early_empty": True,
             "history_probe_weight": 1.0,
         },
-        "id_vector_init_std": 1.0,
         "optim": {"lr": 1e-3, "backbone_lr_mult": 1.0},
         "schedule": {"warmup_steps": 2},
     }

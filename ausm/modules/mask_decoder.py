@@ -2,8 +2,7 @@
 
 Queries are [ID vectors of the allocated objects; N_det learned detection queries].
 Each layer: masked cross-attention to one feature level (round robin over
-[G_t at 1/8, 1/32, 1/16] with ``history_first``, else [1/32, 1/16, G_t]; G_t replaces
-Mask2Former's 1/8 pixel-decoder level), then
+[G_t at 1/8, 1/32, 1/16]; G_t replaces Mask2Former's 1/8 pixel-decoder level), then
 self-attention among queries, then FFN (post-norm, as Mask2Former). Every layer, and
 the queries before the first layer, predict masks (dot product with the 1/4 mask
 features), per-dataset class logits and a class-agnostic objectness logit: the deep
@@ -11,10 +10,10 @@ supervision outputs. A query attends only where its previous prediction is
 foreground (all pixels if that is empty). Padded ID rows (valid = False) are hidden
 from the other queries, so they cannot change any real output.
 
-Why ``history_first``: G_t is the only input that knows where each tracked object is.
-In the original order a 3-layer decoder reads it only in its last layer, under an
-attention mask from predictions made before any history was seen, so the ID rows
-learn to ignore it. With G_t first, layer 0 reads it; and since an ID row's "previous
+Why G_t first: it is the only input that knows where each tracked object is. In
+Mask2Former's order ([1/32, 1/16, 1/8]) a 3-layer decoder would read it only in its last
+layer, under an attention mask from predictions made before any history was seen, and
+the ID rows learn to ignore it. With G_t first, layer 0 reads it; and since an ID row's "previous
 prediction" before layer 0 is only its ID vector against the image (uninformed), its
 first attention mask is instead its history mask (the object's mask on the previous
 frame, or its prompt), downsampled to G_t and dilated by one cell for motion: the row
@@ -22,6 +21,8 @@ looks where its object was, where G_t carries its ID mark. An empty history mask
 (object not visible) attends everywhere. Both the parallel and streaming paths pass the
 same history masks, so they stay identical.
 """
+
+from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -34,11 +35,17 @@ class MaskDecoder(nn.Module):
     NUM_LEVELS = 3
 
     def __init__(
-        self, dim, num_layers, num_heads, ffn_dim, num_det_queries, num_classes, dropout=0.0, history_first=False
+        self,
+        dim: int,
+        num_layers: int,
+        num_heads: int,
+        ffn_dim: int,
+        num_det_queries: int,
+        num_classes: Dict[str, int],
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.num_heads = num_heads
-        self.history_first = history_first
         self.det_feat = nn.Embedding(num_det_queries, dim)
         self.det_pos = nn.Embedding(num_det_queries, dim)
         self.level_embed = nn.Embedding(self.NUM_LEVELS, dim)
@@ -75,13 +82,11 @@ class MaskDecoder(nn.Module):
         return attend | ~attend.any(-1, keepdim=True)
 
     def forward(self, id_queries, id_valid, levels, mask_features, id_masks=None):
-        """id_queries: [B, K, D]; id_valid: [B, K] bool; levels: [1/32, 1/16, G_t] each
-        [B, D, h, w]; mask_features: [B, D, H/4, W/4]; id_masks: [B, K, H/4, W/4] the ID
-        rows' history masks (used with ``history_first``). Returns a list with one output
-        dict per prediction (num_layers + 1), last = final."""
+        """id_queries: [B, K, D]; id_valid: [B, K] bool; levels: [G_t, 1/32, 1/16] each
+        [B, D, h, w], read in that order; mask_features: [B, D, H/4, W/4]; id_masks:
+        [B, K, H/4, W/4] the ID rows' history masks (their first attention mask). Returns a
+        list with one output dict per prediction (num_layers + 1), last = final."""
         B, K, D = id_queries.shape
-        if self.history_first:
-            levels = [levels[2], levels[0], levels[1]]
         det_feat = self.det_feat.weight.unsqueeze(0).expand(B, -1, -1)
         det_pos = self.det_pos.weight.unsqueeze(0).expand(B, -1, -1)
         q = torch.cat([id_queries, det_feat], dim=1)
@@ -99,7 +104,7 @@ class MaskDecoder(nn.Module):
         outputs = []
         out, attend = self.predict(q, mask_features, memory[0][2])
         outputs.append(out)
-        if self.history_first and id_masks is not None and K > 0:
+        if id_masks is not None and K > 0:
             attend = torch.cat([self.history_attention(id_masks, memory[0][2]), attend[:, K:]], dim=1)
         for i in range(len(self.cross_attn)):
             src, pos, _ = memory[i % self.NUM_LEVELS]

@@ -56,18 +56,12 @@ class LossConfig:
     match_points: int = 1024
     deep_supervision: bool = True
     # First prediction (0 = before the first mask-decoder layer) on which ID rows are
-    # supervised. 0 is Mask2Former's deep supervision. But the decoder reads G_t, the
-    # only carrier of the history, first in its third layer, under masked attention
-    # driven by the previous prediction: before it an ID row cannot know its object,
-    # and whatever it predicts there confines where it may look in G_t. With 3 and
-    # id_rows_early_empty those early predictions are trained empty instead.
+    # supervised; 0 is Mask2Former's deep supervision. Prediction 0 of an ID row comes from
+    # its ID vector alone, before layer 0 has read the history G_t, so it cannot know its
+    # object (nor does it steer anything: an ID row's first attention mask is its history
+    # mask); 1 leaves it unsupervised (the demo configs).
     id_rows_from: int = 0
     history_probe_weight: float = 0.0  # auxiliary loss on G_t (history_probe.py); 0 = off
-    # With id_rows_from > 0: train the ID rows' earlier predictions to be empty masks.
-    # The mask decoder lets a query whose previous mask is empty attend to every pixel,
-    # so an ID row reaches the layer that reads G_t with its view unrestricted and can
-    # find its own marks, instead of being confined to an uninformed guess.
-    id_rows_early_empty: bool = False
 
 
 @dataclass
@@ -95,10 +89,6 @@ class TrainConfig:
     model_overrides: Dict[str, Any] = field(default_factory=dict)
     init_checkpoint: Optional[str] = None  # AUSM weights to start from (previous stage)
     init_backbone: Optional[str] = None  # backbone weights: our own (ausm-backbone/1, e.g. distilled) or official Swin
-    # Re-draw the ID vectors with this std when training from scratch. The model's
-    # default (0.14) makes history marks ~10x weaker than the features they are added
-    # to, and a model trained from scratch then learns to ignore its history.
-    id_vector_init_std: Optional[float] = None
     steps: int = 1000  # optimiser steps
     grad_accum: int = 1
     mode: str = "parallel"  # parallel (teacher forcing, one pass) | iterative

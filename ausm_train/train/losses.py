@@ -23,7 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from .matcher import HungarianMatcher
-from .points import point_sample, random_points, uncertain_points
+from .points import point_sample, uncertain_points
 
 
 def dice_loss(logits, targets):
@@ -63,19 +63,6 @@ class SetCriterion:
         if not self.cfg.deep_supervision:
             return 0
         return min(self.cfg.id_rows_from, num_layers - 1)
-
-    def early_empty_loss(self, mask_logits, targets, generator=None):
-        """Sum over allocated ID rows of the predictions before ``id_rows_from`` of the
-        mean BCE toward an empty mask (see LossConfig.id_rows_early_empty)."""
-        first = self.first_id_layer(mask_logits.shape[0])
-        alive = targets.track_valid & targets.annotated[:, :, None]
-        if first == 0 or not alive.any():
-            return mask_logits.sum() * 0.0
-        b, t, k = torch.nonzero(alive, as_tuple=True)
-        pred = mask_logits[:first, b, t, k].flatten(0, 1).unsqueeze(1).float()  # [first*M, 1, h, w]
-        coords = random_points(pred.shape[0], self.cfg.num_points, pred.device, generator)
-        p = point_sample(pred, coords)[:, 0]
-        return F.binary_cross_entropy_with_logits(p, torch.zeros_like(p), reduction="none").mean(1).sum()
 
     def positives(self, outputs, targets, generator=None):
         """All (layer, clip, frame, query, instance) pairs with an object to predict, and
@@ -150,9 +137,6 @@ class SetCriterion:
             loss_dice = dice_loss(p, tgt).sum() / num_pos
         else:  # keep every output in the graph, so DDP sees the same parameters used
             loss_mask = loss_dice = mask_logits.sum() * 0.0
-
-        if cfg.id_rows_early_empty:
-            loss_mask = loss_mask + self.early_empty_loss(mask_logits, targets, generator) / num_pos
 
         parts = {"objectness": loss_obj, "class": loss_cls, "mask": loss_mask, "dice": loss_dice}
         total = (

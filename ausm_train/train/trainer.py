@@ -195,10 +195,6 @@ class Trainer:
             # saved with the config in every checkpoint, for the ROS node's labels
             model.config.class_names = {**model.config.class_names, **names}
             notes.append("class names: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in names.items()))
-        if cfg.id_vector_init_std:
-            with torch.no_grad():
-                model.id_buffer.vectors.normal_(0.0, cfg.id_vector_init_std)
-            notes.append(f"ID vectors drawn with std {cfg.id_vector_init_std}")
         if cfg.init_backbone:
             report = import_backbone(model, cfg.init_backbone)
             notes.append(f"initialised backbone from {cfg.init_backbone}: {report}")
