@@ -14,7 +14,16 @@ Typical use::
     mix = SkipCorrupt(MixedClipDataset([davis, ytvis], weights=[1, 3], length=10000))
 """
 
-from .augment import ClipAugment, ColorJitter, RandomAffine, apply_color, crop_or_pad_clip, hflip_clip, resize_clip
+from .augment import (
+    ClipAugment,
+    ColorJitter,
+    JpegArtifacts,
+    RandomAffine,
+    apply_color,
+    crop_or_pad_clip,
+    hflip_clip,
+    resize_clip,
+)
 from .coco import CocoPseudoVideoSource
 from .davis import DavisSource
 from .mixing import ClipBatch, MixedClipDataset, collate_clips
@@ -46,6 +55,7 @@ __all__ = [
     "collate_clips",
     "ClipAugment",
     "ColorJitter",
+    "JpegArtifacts",
     "RandomAffine",
     "apply_color",
     "crop_or_pad_clip",

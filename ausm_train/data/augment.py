@@ -95,6 +95,27 @@ def apply_color(frames: np.ndarray, brightness: float, contrast: float, saturati
 
 
 @dataclass(frozen=True)
+class JpegArtifacts:
+    """Re-encode a clip as JPEG with probability ``prob`` at one quality drawn from
+    ``quality`` (inclusive) for the whole clip, as a camera's encoder would."""
+
+    prob: float = 0.5
+    quality: tuple[int, int] = (30, 95)
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() >= self.prob:
+            return frames
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(self.quality[0], self.quality[1] + 1))]
+        out = np.empty_like(frames)
+        for i, frame in enumerate(frames):
+            ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            out[i] = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        return out
+
+
+@dataclass(frozen=True)
 class ClipAugment:
     """Flip, scale + crop to ``output_size`` and colour jitter, one draw per clip.
 
@@ -107,6 +128,7 @@ class ClipAugment:
     hflip_prob: float = 0.5
     scale_range: tuple[float, float] = (0.8, 1.25)
     color: ColorJitter | None = ColorJitter()
+    jpeg: JpegArtifacts | None = None
 
     def __call__(self, clip: VideoClip, rng: np.random.Generator) -> VideoClip:
         if rng.random() < self.hflip_prob:
@@ -124,6 +146,8 @@ class ClipAugment:
         clip = crop_or_pad_clip(clip, top, left, out_h, out_w)
         if self.color is not None:
             clip = replace(clip, frames=apply_color(clip.frames, *self.color.draw(rng)))
+        if self.jpeg is not None:
+            clip = replace(clip, frames=self.jpeg(clip.frames, rng))
         return clip
 
 

@@ -29,6 +29,10 @@ class DataConfig:
     hflip_prob: float = 0.5
     scale_range: List[float] = field(default_factory=lambda: [0.8, 1.25])
     color_jitter: bool = True
+    # share of clips re-encoded as JPEG at a quality drawn from jpeg_quality (cameras'
+    # compressed topics and DAVIS / YouTube-VIS frames are JPEG; 0 = off)
+    jpeg_prob: float = 0.0
+    jpeg_quality: List[int] = field(default_factory=lambda: [30, 95])
     augment: bool = True
     max_instances: int = 10
     seed: int = 0
@@ -41,6 +45,9 @@ class TeacherForcingConfig:
     first_appearance_prob: float = 0.5  # a prompt lands on the first visible frame
     never_track_prob: float = 0.15  # a discovered instance stays a detection target
     box_jitter: float = 0.05  # box edges move by up to this fraction of its size
+    # share of micro-batches whose ID rows read the model's own previous predictions
+    # instead of the ground truth after their switch frame (own_predictions.py)
+    own_prediction_prob: float = 0.0
 
 
 @dataclass

@@ -16,6 +16,7 @@ from ausm_train.data import (
     CocoPseudoVideoSource,
     ColorJitter,
     DavisSource,
+    JpegArtifacts,
     MixedClipDataset,
     MOSESource,
     OVISSource,
@@ -75,6 +76,7 @@ def build_dataset(cfg):
             hflip_prob=cfg.hflip_prob if cfg.augment else 0.0,
             scale_range=tuple(cfg.scale_range) if cfg.augment else (1.0, 1.0),
             color=ColorJitter() if cfg.augment and cfg.color_jitter else None,
+            jpeg=JpegArtifacts(cfg.jpeg_prob, tuple(cfg.jpeg_quality)) if cfg.augment and cfg.jpeg_prob > 0 else None,
         )
     datasets, weights = [], []
     for spec in cfg.sources:

@@ -46,6 +46,7 @@ from .data_factory import EpochItems, ResumableBatches, build_dataset
 from .history_probe import HistoryProbe
 from .iterative import forward_iterative
 from .losses import SetCriterion
+from .own_predictions import own_prediction_history
 from .run_log import RunLog
 from .schedule import LRSchedule
 from .teacher_forcing import teacher_force
@@ -289,6 +290,9 @@ class Trainer:
             batch.clips, self.model.config.num_ids, rng, cfg.teacher_forcing, self.device
         )
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        if cfg.mode == "parallel" and rng.random() < cfg.teacher_forcing.own_prediction_prob:
+            with torch.no_grad(), autocast:
+                history = own_prediction_history(self.model(frames, history), history)
         with autocast:
             if cfg.mode == "parallel":
                 out = self.ddp_model(frames, history)
