@@ -7,7 +7,7 @@ CPU: AUSM.step through torch and through onnxruntime (the exported step, the SSM
 ONNX function), on identical inputs, taking turns in blocks of frames so both see the
 same machine load; also the whole StreamSession.step (resize, prompts, tracking) per backend.
 Then the acceptance check: a 100-frame stream with prompts and discoveries through a
-torch session and an onnxruntime session (test/runtime_parity.py).
+torch session and an onnxruntime session (bench/runtime_parity.py).
 GPU (when one is visible): the SSM state update in PyTorch eager vs the fused CUDA
 kernel; otherwise a message says what was skipped.
 """
@@ -24,14 +24,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-# test/ holds helpers shared with the tests: runtime_parity, kernel_harness
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))
-
-from runtime_parity import compare_sessions, moving_shapes
 
 from ausm import build_model
 from ausm.export.onnx_cache import cached_step_onnx
 from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner, stream_session
+from bench.runtime_parity import compare_sessions, moving_shapes
 
 
 def cpu_name():
@@ -111,7 +108,7 @@ def table(title, times, reference="torch"):
 
 
 def gpu_section(model):
-    import kernel_harness as kh
+    from bench import kernel_harness as kh
 
     nvcc = kh.find_nvcc()
     if nvcc is None:

@@ -46,14 +46,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "test"))  # test helpers: kernel_harness
-
-import kernel_harness as kh  # noqa: E402
 
 from ausm import AUSM, build_model, load_config  # noqa: E402
 from ausm.export import ssm_op  # noqa: E402
 from ausm.runtimes import TorchStepRunner, stream_session  # noqa: E402
 from ausm.session import StreamSession  # noqa: E402
+from bench import kernel_harness as kh  # noqa: E402
 
 PARTS = ("kernel", "mamba_ssm", "train_speed", "session", "tensorrt_rtx")
 

@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "test"))
-from node_harness import RELIABLE, Client, rgb_image, start_node, stop_node  # noqa: E402
+sys.path.insert(0, ROOT)  # the checkout: ausm, ausm_ros and bench.node_client
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 from ausm.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -33,6 +32,7 @@ from ausm.model import build_model  # noqa: E402
 from ausm.session import SessionSettings, StreamSession  # noqa: E402
 from ausm_ros.model_loading import resolve_checkpoint  # noqa: E402
 from ausm_ros.node_config import fastdds_profile_env, shipped_fastdds_profile  # noqa: E402
+from bench.node_client import RELIABLE, Client, rgb_image, start_node, stop_node  # noqa: E402
 
 
 def video(n, hw, seed=0):

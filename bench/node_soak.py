@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "test"))
-from node_harness import Client, rgb_image, start_node, stop_node  # noqa: E402
+sys.path.insert(0, ROOT)  # the checkout: ausm and bench.node_client
 
 from ausm.checkpoint import save_checkpoint  # noqa: E402
 from ausm.model import build_model  # noqa: E402
+from bench.node_client import Client, rgb_image, start_node, stop_node  # noqa: E402
 
 
 def rss_mib(pid):

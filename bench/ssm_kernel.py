@@ -16,13 +16,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-# test/ holds helpers shared with the tests: kernel_harness
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))
-
-import kernel_harness as kh
 
 from ausm.config import load_config
 from ausm.export.onnx_export import parse_hw
+from bench import kernel_harness as kh
 
 GOAL = 0.70
 

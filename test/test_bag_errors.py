@@ -6,8 +6,11 @@ import shutil
 import pytest
 import yaml
 
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.bag import BagError, cli
 from ausm_ros.bag.reading import EvalBag
+
+pytestmark = pytest.mark.ros
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from ausm.checkpoint import load_checkpoint, save_checkpoint
 from ausm.model import build_model
 from ausm.session import StreamSession
 from ausm_eval.metrics import SEMI_SUPERVISED, DavisEvaluator, GtTrack, JFWithBaselines, VideoAPEvaluator
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.bag import cli
 from ausm_ros.bag.reading import BagFile
 from ausm_ros.bag.replay import NodeOptions, ReplayOptions
@@ -18,6 +20,8 @@ from ausm_ros.bag.writing import BagWriter, EvalBagWriter, WriteOptions
 from ausm_train.data import VideoClip
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from ausm_train.train.evaluate import clip_labels, run_prompted, run_unprompted
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 CLASS_NAMES = [f"class{i}" for i in range(8)]  # the tiny model's 8 class logits
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.bag import cli, demo, layout
 from ausm_ros.bag import messages as bm
 from ausm_ros.bag.messages import typestore
@@ -14,6 +15,8 @@ from ausm_ros.bag.reading import BagFile, EvalBag
 from ausm_train.data import DavisSource, YouTubeVISSource
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from ausm_train.synthetic.writers import DavisWriter, YouTubeVISWriter
+
+pytestmark = pytest.mark.ros
 
 CONFIG = SyntheticConfig(height=48, width=64, num_frames=5, min_objects=2, max_objects=3)
 

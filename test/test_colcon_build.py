@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess, pytest.mark.export]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

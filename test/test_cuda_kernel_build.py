@@ -6,11 +6,13 @@ a GPU the same harness runs the kernel itself against the twin."""
 import shutil
 import subprocess
 
-import kernel_harness as kh
 import pytest
 import torch
 
 from ausm.export import ssm_op
+from bench import kernel_harness as kh
+
+pytestmark = [pytest.mark.export, pytest.mark.subprocess]
 
 NVCC = kh.find_nvcc()
 pytestmark = pytest.mark.skipif(

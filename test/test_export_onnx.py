@@ -14,6 +14,8 @@ from ausm.export import ssm_op
 from ausm.export.onnx_export import export_inputs, export_step, main
 from ausm.export.step_io import StepSpec
 
+pytestmark = pytest.mark.export
+
 HW = (64, 96)
 
 

@@ -10,6 +10,8 @@ from ausm.export import ssm_op
 from ausm.export.ssm_step import split_step
 from ausm.ssm import Mamba, Mamba2
 
+pytestmark = pytest.mark.export
+
 
 def random_inputs(b=6, h=2, p=5, n=4, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -17,6 +17,8 @@ from ausm.export.onnx_export import export_step
 from ausm.export.tensorrt_builder import pin_ssm_region_fp32, prepare_onnx, resolve_plugin
 from ausm.export.tensorrt_support import PLUGIN_ENV, find_plugin_library
 
+pytestmark = pytest.mark.export
+
 KEY = EngineKey(
     model_sha256="ab" * 32,
     tensorrt_version="10.3.0",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from runtime_parity import moving_shapes
+from helpers.tensorrt import FakeContext
 
 from ausm.checkpoint import load_checkpoint
 from ausm.export import tensorrt_rtx as rtx
@@ -27,6 +27,9 @@ from ausm.export.tensorrt_support import TensorRTUnavailable
 from ausm.runtimes import stream_session
 from ausm.session import StreamSession
 from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint
+from bench.runtime_parity import moving_shapes
+
+pytestmark = pytest.mark.export
 
 ROOT = Path(__file__).resolve().parents[1]
 trt = pytest.importorskip(
@@ -254,7 +257,7 @@ class HostMemory:
 
 class FakeRtxEngine:
     """A deserialised engine: the I/O its sidecar records; contexts that run AUSM.step at
-    the raw addresses bound (test_runtime_tensorrt_buffers.FakeContext)."""
+    the raw addresses bound (helpers.tensorrt.FakeContext)."""
 
     def __init__(self, io, owner_box, accept_cache=True):
         self._io, self.names = io, list(io)
@@ -283,8 +286,6 @@ class FakeRtxEngine:
         return cfg
 
     def create_execution_context(self, runtime_config):
-        from test_runtime_tensorrt_buffers import FakeContext
-
         assert runtime_config.cache is not None  # every context shares the runtime cache
         return FakeContext(self.owner_box[0])
 

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import kernel_harness as kh
+import pytest
+
+from bench import kernel_harness as kh
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.export]
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("kernel", "mamba_ssm", "train_speed", "session", "tensorrt_rtx")

@@ -3,6 +3,8 @@
 import cv2
 import numpy as np
 import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from sensor_msgs.msg import CompressedImage, Image
 
 from ausm_ros.image_conversion import (
@@ -13,6 +15,8 @@ from ausm_ros.image_conversion import (
     image_to_rgb,
     mask_from_image,
 )
+
+pytestmark = pytest.mark.ros
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)

@@ -6,8 +6,11 @@ import sys
 import time
 
 import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 import rclpy
 from builtin_interfaces.msg import Time
+from helpers.ros_echo_peer import MESSAGE_TYPES, RELIABLE
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -16,9 +19,9 @@ from vision_msgs import msg as vision_msg
 from ausm_ros import msg as ausm_msg
 from ausm_ros import srv as ausm_srv
 
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from ros_echo_peer import MESSAGE_TYPES, RELIABLE  # noqa: E402
 
 
 def _header(sec, frame):
@@ -108,7 +111,7 @@ def echo_peer(ros_env, monkeypatch):
     for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
         monkeypatch.setenv(key, ros_env[key])
     peer = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "ros_echo_peer.py")],
+        [sys.executable, os.path.join(HERE, "helpers", "ros_echo_peer.py")],
         env=ros_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -8,6 +8,8 @@ import torch
 
 from ausm import build_model
 
+pytestmark = pytest.mark.export
+
 ort = pytest.importorskip("onnxruntime")
 
 

@@ -5,16 +5,22 @@ import time
 
 import cv2
 import numpy as np
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.msg import ObjectPrompt, PromptAck, PromptPoint
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
-from node_harness import RELIABLE, Client, rgb_image
+from helpers.node import assert_same, direct_results, moving_disc, ns
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
-from test_node_streams import assert_same, direct_results, moving_disc, ns
 from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, Point2D, Pose2D
+
+from bench.node_client import RELIABLE, Client, rgb_image
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 def _header(t, frame="cam"):

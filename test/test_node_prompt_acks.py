@@ -5,15 +5,20 @@ which frame is expected."""
 import collections
 import time
 
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.msg import ObjectPrompt, PromptAck
 from ausm_ros.srv import AddObject
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, PointStamped
-from node_harness import RELIABLE, Client
+from helpers.node import moving_disc, ns, prompt
 from std_msgs.msg import Header
-from test_node_prompts import prompt
-from test_node_streams import moving_disc, ns
 from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, Point2D, Pose2D
+
+from bench.node_client import RELIABLE, Client
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 def _header(t, frame_id="cam"):

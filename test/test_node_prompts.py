@@ -2,33 +2,17 @@
 
 import time
 
-from ausm_ros.msg import ObjectPrompt, PromptAck, PromptPoint
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
+from ausm_ros.msg import ObjectPrompt, PromptAck
 from ausm_ros.srv import AddObject, RemoveObject
 from builtin_interfaces.msg import Time
-from node_harness import RELIABLE, Client
-from std_msgs.msg import Header
-from test_node_streams import moving_disc, ns
-from vision_msgs.msg import BoundingBox2D, Point2D, Pose2D
+from helpers.node import moving_disc, ns, prompt
 
+from bench.node_client import RELIABLE, Client
 
-def prompt(prompt_id, stamp, action=ObjectPrompt.ADD, object_id=0, box=None, points=()):
-    msg = ObjectPrompt(
-        header=Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id="cam"),
-        stream="camera",
-        prompt_id=prompt_id,
-        action=action,
-        object_id=object_id,
-        points=[PromptPoint(x=x, y=y, positive=True) for x, y in points],
-    )
-    if box is not None:
-        x1, y1, x2, y2 = box
-        msg.has_box = True
-        msg.box = BoundingBox2D(
-            center=Pose2D(position=Point2D(x=(x1 + x2) / 2, y=(y1 + y2) / 2)),
-            size_x=float(x2 - x1),
-            size_y=float(y2 - y1),
-        )
-    return msg
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 def test_prompt_acknowledgements_and_services(ros_env, checkpoint, node):

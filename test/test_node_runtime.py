@@ -5,14 +5,20 @@ import time
 
 import cv2
 import numpy as np
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.srv import ResetStream
 from builtin_interfaces.msg import Time
-from node_harness import RELIABLE, Client, rgb_image
+from helpers.node import assert_same, direct_results, moving_disc, ns
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
-from test_node_streams import assert_same, direct_results, moving_disc, ns
+
+from bench.node_client import RELIABLE, Client, rgb_image
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 def _value(value):

@@ -4,8 +4,14 @@ configuration errors with a non-zero exit, one inference thread by default, the 
 import subprocess
 import sys
 
-from node_harness import Client
-from test_node_streams import moving_disc, ns
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
+from helpers.node import moving_disc, ns
+
+from bench.node_client import Client
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 def test_plain_string_topic_cuda_fallback_and_thread_default(ros_env, node):

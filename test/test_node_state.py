@@ -3,11 +3,16 @@ restore on start, and track ids that never repeat ones used before the restart."
 
 import time
 
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.msg import ObjectPrompt, PromptAck
 from ausm_ros.srv import LoadState, SaveState
-from node_harness import RELIABLE, Client, stop_node
-from test_node_prompts import prompt
-from test_node_streams import moving_disc, ns
+from helpers.node import moving_disc, ns, prompt
+
+from bench.node_client import RELIABLE, Client, stop_node
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 class Session:

@@ -1,63 +1,15 @@
 """The node over real DDS in its own process: stamps, per-camera state, resets, equality with StreamSession."""
 
-import numpy as np
-import torch
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.srv import ResetStream
 from builtin_interfaces.msg import Time
-from node_harness import Client
+from helpers.node import assert_same, direct_results, moving_disc, ns
 
-from ausm.checkpoint import load_checkpoint
-from ausm.session import SessionSettings, StreamSession
+from bench.node_client import Client
 
-SETTINGS = SessionSettings(discovery=True, score_threshold=0.5, top_k=10, max_absent_frames=30)
-
-
-def moving_disc(n, seed, hw=(120, 160)):
-    """Frames of a bright disc sliding over a fixed noisy background."""
-    rng = np.random.default_rng(seed)
-    background = rng.integers(0, 120, (*hw, 3), dtype=np.uint8)
-    yy, xx = np.mgrid[0 : hw[0], 0 : hw[1]]
-    frames = []
-    for t in range(n):
-        frame = background.copy()
-        cx, cy = 30 + 8 * t, 40 + 3 * t
-        frame[(xx - cx) ** 2 + (yy - cy) ** 2 < 15**2] = (240, 200, 40)
-        frames.append(frame)
-    return frames
-
-
-def direct_results(checkpoint, frames):
-    torch.set_num_threads(1)
-    session = StreamSession(load_checkpoint(checkpoint), SETTINGS)
-    return [session.step(f) for f in frames]
-
-
-def decode_masks(msg):
-    """Full-size bool masks of an InstanceSegmentation, keyed by track id."""
-    out = {}
-    for det, inst in zip(msg.detections, msg.masks):
-        full = np.zeros((msg.image_height, msg.image_width), dtype=bool)
-        crop = np.frombuffer(bytes(inst.mask.data), np.uint8).reshape(inst.mask.height, inst.mask.width) > 0
-        full[inst.y_offset : inst.y_offset + crop.shape[0], inst.x_offset : inst.x_offset + crop.shape[1]] = crop
-        assert det.id == str(inst.track_id)
-        out[inst.track_id] = full
-    return out
-
-
-def assert_same(msgs, results):
-    """Node outputs equal the session's, up to a consistent renaming of track ids."""
-    rename = {}
-    for msg, result in zip(msgs, results):
-        got = decode_masks(msg)
-        assert len(got) == len(result.track_ids)
-        for track_id, mask in zip(result.track_ids, result.masks):
-            matches = [t for t, m in got.items() if np.array_equal(m, mask)]
-            assert matches, f"no published mask equals session track {track_id}"
-            assert rename.setdefault(int(track_id), matches[0]) == matches[0], "track ids were not kept consistently"
-
-
-def ns(sec):
-    return int(sec * 1e9)
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 def test_outputs_carry_input_headers_and_equal_the_session(ros_env, checkpoint, node):

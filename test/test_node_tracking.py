@@ -4,15 +4,18 @@ import time
 
 import numpy as np
 import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
 from ausm_ros.msg import ObjectPrompt, PromptAck
-from node_harness import RELIABLE, Client, start_node, stop_node
+from helpers.node import decode_masks, ns, prompt
 from std_msgs.msg import Header
-from test_node_prompts import prompt
-from test_node_streams import decode_masks, ns
 
 from ausm_ros.image_conversion import mono8_to_image
 from ausm_ros.model_loading import resolve_checkpoint
 from ausm_train.synthetic import SyntheticConfig, generate_video
+from bench.node_client import RELIABLE, Client, start_node, stop_node
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 
 def iou(a, b):

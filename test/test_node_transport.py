@@ -5,7 +5,12 @@ import os
 import subprocess
 import sys
 
-from node_harness import Client
+import pytest
+
+pytest.importorskip("ausm_ros.msg")  # the ROS 2 environment (see conftest.py)
+from bench.node_client import Client
+
+pytestmark = [pytest.mark.ros, pytest.mark.subprocess]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROFILE = os.path.join(os.path.dirname(HERE), "config", "fastdds_large_data.xml")
@@ -20,7 +25,7 @@ def camera(ros_env, topic, width, height, frames, rate, profile):
     done = subprocess.run(
         [
             sys.executable,
-            os.path.join(HERE, "camera_publisher.py"),
+            os.path.join(HERE, "helpers", "camera_publisher.py"),
             topic,
             str(width),
             str(height),

@@ -22,6 +22,7 @@ def packages(modules, *names):
     return sorted(m for m in modules if m.split(".")[0] in names)
 
 
+@pytest.mark.ros
 def test_the_bag_scorer_and_the_bag_clis_load_no_training_module():
     modules = loaded_after(
         "import ausm_ros.bag.scoring, ausm_ros.bag.cli, ausm_ros.bag.demo, ausm_ros.bag.overlay, ausm_ros.bag.__main__"

@@ -7,13 +7,13 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from runtime_parity import moving_shapes
 
 from ausm import build_model
 from ausm.checkpoint import save_checkpoint
 from ausm.export.tensorrt_support import TensorRTUnavailable
 from ausm.session import SessionSettings
 from ausm_ros.model_loading import ModelHandle, resolve_backend
+from bench.runtime_parity import moving_shapes
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 
@@ -45,6 +45,7 @@ def test_tensorrt_falls_back_to_torch_with_a_warning(checkpoint):
         ModelHandle(str(checkpoint), "cpu", backend="tensorrt")
 
 
+@pytest.mark.export
 def test_onnxruntime_handle_matches_torch_handle(checkpoint, tmp_path):
     settings = SessionSettings(discovery=True)
     ref = ModelHandle(str(checkpoint), "cpu")

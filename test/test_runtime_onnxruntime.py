@@ -8,12 +8,14 @@ import functools
 import numpy as np
 import pytest
 import torch
-from runtime_parity import compare_sessions, moving_shapes
 
 from ausm import build_model
 from ausm.export.onnx_cache import cached_step_onnx
 from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner, stream_session
 from ausm.session import SessionSettings
+from bench.runtime_parity import compare_sessions, moving_shapes
+
+pytestmark = pytest.mark.export
 
 HW = (64, 96)
 FRAME_HW = (60, 90)  # not the model size: the session resizes, as for a real camera
@@ -47,7 +49,7 @@ def test_session_matches_torch_session(model_and_runner):
     check_parity(rep)
     assert rep.new_tracks - 2 >= 3  # discoveries beyond the two prompted objects
     # at this size no logit lands within float error of a threshold, so even closed loop
-    # the two states stay together (see test/runtime_parity.py for when they may not)
+    # the two states stay together (see bench/runtime_parity.py for when they may not)
     assert rep.worst_state_diff <= 1e-3, rep.summary()
     assert {1000, 1001} <= rep.tracks_seen
 

@@ -21,6 +21,7 @@ def test_import_names_the_missing_package():
     assert "'tensorrt'" in msg and "JetPack" in msg and "onnxruntime" in msg
 
 
+@pytest.mark.subprocess
 def test_modules_import_without_tensorrt():
     code = (
         "import sys; import ausm.export.tensorrt_builder, ausm.runtimes.tensorrt_runner, "
@@ -29,6 +30,7 @@ def test_modules_import_without_tensorrt():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.subprocess
 def test_builder_cli_reports_and_exits(tmp_path):
     proc = subprocess.run(
         [

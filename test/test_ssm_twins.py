@@ -120,6 +120,7 @@ def test_state_stays_fp32_under_autocast(kind):
     assert (ssm - ssm_ref).abs().max() < 1e-6  # not computed in bf16
 
 
+@pytest.mark.subprocess
 def test_no_mamba_ssm_import_at_module_import_and_torch_backend_on_cpu():
     code = (
         "import sys, torch, ausm, ausm.ssm, ausm.model\n"

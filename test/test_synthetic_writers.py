@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ausm_train.data import DavisSource, YouTubeVISSource
@@ -95,6 +96,7 @@ def test_cli_writes_both_formats_that_the_loaders_read(tmp_path):
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
 
 
+@pytest.mark.subprocess
 def test_cli_single_format_split_and_progress(tmp_path):
     result = subprocess.run(
         [
@@ -128,6 +130,7 @@ def test_cli_single_format_split_and_progress(tmp_path):
     assert len(source) == 2 and source.load(0).frames.shape == (3, 32, 40, 3)
 
 
+@pytest.mark.subprocess
 def test_cli_rejects_bad_size(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "ausm_train.synthetic", "--out", str(tmp_path), "--size", "40"],

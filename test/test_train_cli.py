@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from train_fixtures import train_config
+from helpers.train import train_config
 
 from ausm import load_config
 from ausm_train.cli import main

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from train_fixtures import train_config, write_config
+import pytest
+from helpers.train import train_config, write_config
+
+pytestmark = pytest.mark.subprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 

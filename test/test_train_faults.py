@@ -4,7 +4,7 @@ non-finite loss skips its step without touching the weights; too many abort."""
 import numpy as np
 import pytest
 import torch
-from train_fixtures import train_config
+from helpers.train import train_config
 
 from ausm_eval.errors import CorruptSampleError
 from ausm_train.data import CorruptSample

@@ -4,7 +4,7 @@ whole premise of parallel training), and its gradients must reach the same weigh
 
 import numpy as np
 import torch
-from train_fixtures import TEST_MODEL
+from helpers.train import TEST_MODEL
 
 from ausm import build_model
 from ausm_train.synthetic import SyntheticConfig, generate_video

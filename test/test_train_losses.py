@@ -3,7 +3,7 @@ what they are about, and one step's gradient reaches every module of the model."
 
 import numpy as np
 import torch
-from train_fixtures import TEST_MODEL, square_clip
+from helpers.train import TEST_MODEL, square_clip
 
 from ausm import build_model
 from ausm_train.synthetic import SyntheticConfig, generate_video

@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from train_fixtures import square_clip
+from helpers.train import square_clip
 
 from ausm_train.train.config import TeacherForcingConfig
 from ausm_train.train.matcher import HungarianMatcher, assign, pairwise_bce, pairwise_dice

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from train_fixtures import train_config, write_config
+from helpers.train import train_config, write_config
 
 from ausm_train.train.checkpointing import load_training_state
 from ausm_train.train.config import config_from_dict
@@ -72,6 +72,7 @@ def run_cli(out, cfg_path, *extra):
     )
 
 
+@pytest.mark.subprocess
 def test_sigkill_mid_run_then_resume_matches(uninterrupted, tmp_path):
     cfg_path = write_config(tmp_path / "cfg.yaml", train_config(STEPS))
     out = tmp_path / "run"

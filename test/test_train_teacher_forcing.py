@@ -4,7 +4,7 @@ ground truth in the history from the switch frame, exactly as the session would 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from train_fixtures import square_clip
+from helpers.train import square_clip
 
 from ausm_train.train.config import TeacherForcingConfig
 from ausm_train.train.teacher_forcing import (

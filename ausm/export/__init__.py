@@ -12,6 +12,6 @@
                      and I/O check (CLI: python -m ausm.export.tensorrt_rtx)
   tensorrt_rtx_plugin_probe  can a plugin join a TensorRT-RTX build? (it cannot: see README)
   plugin/            CUDA kernel, TensorRT IPluginV3, harness, CMakeLists.txt (the harness is
-                     built and driven by test/kernel_harness.py)
+                     built and driven by bench/kernel_harness.py)
 Nothing here imports tensorrt or tensorrt_rtx_bindings at module import time.
 """

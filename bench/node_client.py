@@ -1,4 +1,8 @@
-"""Run the perception node as its own process and talk to it over DDS, as a robot would."""
+"""Run the perception node as its own process and talk to it over DDS, as a robot would.
+
+Used by the node tests (``from bench.node_client import Client``) and by bench/node_latency.py
+and bench/node_soak.py; not part of the installed packages.
+"""
 
 import os
 import subprocess

@@ -3,8 +3,8 @@
 No TensorRT and no CUDA build of PyTorch are needed: the harness is compiled with nvcc
 and exchanges plain binary files with Python. Used by test/test_cuda_kernel_build.py
 (compile in CI, CPU numerics, GPU numerics when a GPU is visible), bench/ssm_kernel.py,
-bench/gpu_suite.py and bench/backends.py (which put test/ on sys.path). A test and bench
-helper, not part of the installed packages.
+bench/gpu_suite.py and bench/backends.py (``from bench import kernel_harness``). Shared by
+the benchmarks and the tests, not part of the installed packages.
 """
 
 import json

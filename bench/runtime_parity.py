@@ -15,8 +15,8 @@ differ by ~1e-6, and once in a while a logit that close to the threshold flips o
 history pixel; from then on the closed-loop states legitimately differ at that pixel
 (by up to ~0.1, fading out of the conv window after d_conv frames and out of the SSM
 state geometrically). Lock step is the arithmetic check; closed loop is what a user sees.
-Used by the tests (short streams) and bench/backends.py (the 100-frame acceptance check,
-with test/ on sys.path); a test helper, not part of the installed packages.
+Used by the tests (short streams, ``from bench.runtime_parity import ...``) and
+bench/backends.py (the 100-frame acceptance check); not part of the installed packages.
 """
 
 from dataclasses import dataclass, field

@@ -1,6 +1,6 @@
 """A stand-in camera driver in its own process: rgb8 frames over sensor-data QoS (best effort).
 
-    python test/camera_publisher.py TOPIC WIDTH HEIGHT FRAMES RATE_HZ
+    python test/helpers/camera_publisher.py TOPIC WIDTH HEIGHT FRAMES RATE_HZ
 
 Its own process so its DDS participant has its own transport settings (a camera driver
 started with or without FASTDDS_DEFAULT_PROFILES_FILE). Waits for a subscriber, sends,
