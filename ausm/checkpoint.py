@@ -22,6 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig, load_config
+from .modules.mask_decoder import PRIOR_KEYS
 
 CHECKPOINT_FORMAT = "ausm-checkpoint/1"
 
@@ -95,6 +96,10 @@ def load_weights(model, state_dict, strict=True, prefix=""):
     own = model.state_dict()
     report = LoadReport()
     report.missing = sorted(k for k in own if k not in state_dict)
+    if strict and not prefix and any(k in own for k in PRIOR_KEYS) and not any(k in state_dict for k in PRIOR_KEYS):
+        # saved before the mask prior existed: a zero gain is the function it was trained as
+        state_dict = {**state_dict, **{k: torch.zeros_like(own[k]) for k in PRIOR_KEYS}}
+        report.missing = [k for k in report.missing if k not in PRIOR_KEYS]
     report.unexpected = sorted(k for k in state_dict if k not in own)
     for k in sorted(set(own) & set(state_dict)):
         if tuple(own[k].shape) != tuple(state_dict[k].shape):
