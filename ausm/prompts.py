@@ -14,9 +14,10 @@ in its history, so any prompt must reach it as one.
 
 import enum
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
 
 class PromptAction(enum.IntEnum):
@@ -29,7 +30,7 @@ class PromptAction(enum.IntEnum):
 @dataclass
 class Prompt:
     action: PromptAction = PromptAction.ADD
-    object_id: Optional[int] = None  # ADD: wanted id or None (assigned)
+    track_id: Optional[int] = None  # the object's track id; ADD: the id wanted, or None (assigned)
     mask: Optional[np.ndarray] = None  # [H, W]
     box: Optional[Sequence[float]] = None  # x1, y1, x2, y2 in input pixels
     points: Optional[Sequence[Sequence[float]]] = None  # [(x, y), ...]
@@ -38,7 +39,48 @@ class Prompt:
     image_size: Optional[Sequence[int]] = None  # (H, W) the coordinates refer to
 
 
-def default_point_radius(hw):
+@dataclass
+class RasterisedPrompt:
+    """A checked prompt, rasterised at its image's size, queued for the next frame.
+    Rasters are float32 [H, W] in {0, 1}; REMOVE has none."""
+
+    action: PromptAction
+    track_id: int
+    base: Optional[np.ndarray] = None  # from the mask and/or box
+    add: Optional[np.ndarray] = None  # positive point discs
+    remove: Optional[np.ndarray] = None  # negative point discs
+    class_id: int = -1  # the class to report for the object; -1: none given
+
+    def rasters(self) -> Dict[str, np.ndarray]:
+        return {k: v for k, v in (("base", self.base), ("add", self.add), ("remove", self.remove)) if v is not None}
+
+    def check_selects_pixels(self) -> None:
+        """ADD and REFINE need some geometry; an ADD must select at least one pixel."""
+        if self.base is None and self.add is None and self.remove is None:
+            raise ValueError(f"{self.action.name} prompt needs a mask, a box or points")
+        if self.action != PromptAction.ADD:
+            return
+        if self.base is None and self.add is None:
+            raise ValueError("ADD prompt has only negative points: nothing selects the object")
+        sel = self.base if self.base is not None else self.add
+        if self.remove is not None:
+            sel = sel * (1 - self.remove)
+        if not sel.any():
+            raise ValueError("ADD prompt selects no pixels")
+
+    def paint(self, current: torch.Tensor, to_grid: Callable[[np.ndarray], torch.Tensor]) -> torch.Tensor:
+        """The object's history mask after this prompt: ``base`` replaces ``current`` (the
+        object's mask so far; zeros for ADD), positive discs are added, negative discs cut
+        out. ``to_grid`` brings a raster onto the model's mask grid."""
+        m = current if self.base is None else to_grid(self.base)
+        if self.add is not None:
+            m = torch.maximum(m, to_grid(self.add))
+        if self.remove is not None:
+            m = m * (1 - to_grid(self.remove))
+        return m
+
+
+def default_point_radius(hw: Sequence[int]) -> float:
     return max(4.0, 0.025 * min(hw))
 
 
@@ -47,7 +89,9 @@ def _finite(name, a):
         raise ValueError(f"prompt {name} contains NaN or infinite values")
 
 
-def rasterise(prompt, hw, point_radius=None):
+def rasterise(
+    prompt: Prompt, hw: Tuple[int, int], point_radius: Optional[float] = None
+) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
     """Returns (base, add, remove) float32 masks [H, W]: base from mask/box (None if
     neither given), add/remove from positive/negative points (None if no such points).
     Raises ValueError on anything malformed or outside the image."""

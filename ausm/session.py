@@ -3,7 +3,8 @@
 ``StreamSession`` owns everything that persists between frames of a stream: the
 model's recurrent state (previous X, per-layer SSM and conv states), the history masks
 of the allocated IDs, the ID/track table, and pending prompts. ``step(frame)`` advances
-one frame at constant time and memory.
+one frame at constant time and memory; the frame itself is computed by a ``StepRunner``
+(ausm/runtimes: torch, onnxruntime, TensorRT, TensorRT-RTX), the same semantics on each.
 
 Semantics (beyond the paper, documented here because a robot depends on them):
   * Frames are fitted into the model input (``config.input_size``, or the first frame's
@@ -14,14 +15,17 @@ Semantics (beyond the paper, documented here because a robot depends on them):
     painted into that frame's history (see ``ausm.prompts``). RESET acts at once.
   * A tracked object is present when its objectness > ``presence_threshold`` and its
     mask is non-empty; its mask becomes its history mark for the next frame. Absent
-    more than ``max_absent_frames`` frames in a row -> released: marks cleared, slot
+    more than ``release_after_frames`` frames in a row -> released: marks cleared, slot
     back to the free list. Track ids (uint32) are never reused within a stream, not even
-    across RESET.
+    across RESET (``ausm.tracks``).
   * Discovery (``discovery=True``): detection queries with objectness >
-    ``score_threshold``, best first, at most ``top_k`` per frame, whose mask is not
+    ``foreground_threshold``, best first, at most ``top_k`` per frame, whose mask is not
     mostly (> ``new_object_max_overlap``) covered by already tracked objects, get fresh
     IDs from the free list.
   * Any invalid input raises ValueError naming the problem, before any state changes.
+
+The settings named like the ROS node's parameters (``discovery``, ``foreground_threshold``,
+``top_k``, ``release_after_frames``) are those parameters.
 """
 
 import dataclasses
@@ -29,7 +33,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -38,29 +42,37 @@ from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .letterbox import Letterbox
-from .prompts import Prompt, PromptAction, rasterise
-from .tracks import TrackTable
+from .model import AUSM
+from .prompts import Prompt, PromptAction, RasterisedPrompt, rasterise
+from .runtimes.base import StepOutputs, StepRunner
+from .runtimes.torch_runner import TorchStepRunner
+from .tracks import TrackTable, check_track_id_type
 
 SNAPSHOT_FORMAT = "ausm-session/1"
+PathLike = Union[str, os.PathLike]
 
 
 @dataclass
 class SessionSettings:
     discovery: bool = True  # find new objects without prompts
-    score_threshold: float = 0.5  # objectness for a detection to become a track
+    foreground_threshold: float = 0.5  # objectness for a detection to become a track
     presence_threshold: float = 0.5  # objectness for a tracked object to count as present
     mask_threshold: float = 0.0  # mask logit threshold (0 = probability 0.5)
     top_k: int = 10  # most new objects started in one frame
-    max_absent_frames: int = 30  # release an object after this many absent frames
+    release_after_frames: int = 30  # release an object after this many absent frames
     new_object_max_overlap: float = 0.5  # skip detections mostly covered by tracked objects
     class_head: Optional[str] = None  # dataset head for class ids (None: the first)
     point_radius: Optional[float] = None  # px; None: max(4, 2.5% of the shorter side)
 
 
+# snapshots written before these settings took the node's parameter names
+_OLD_SETTING_NAMES = {"score_threshold": "foreground_threshold", "max_absent_frames": "release_after_frames"}
+
+
 @dataclass
 class FrameResult:
     frame_index: int
-    image_size: tuple  # (H, W) of the input frame
+    image_size: Tuple[int, int]  # (H, W) of the input frame
     track_ids: np.ndarray  # uint32 [K]
     masks: np.ndarray  # bool [K, H, W]
     boxes: np.ndarray  # float32 [K, 4], x1 y1 x2 y2 in pixels (x2, y2 exclusive)
@@ -68,16 +80,16 @@ class FrameResult:
     scores: np.ndarray  # float32 [K], objectness probability
     is_new: np.ndarray  # bool [K], first frame this track is reported
     released_track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
-    class_probs: np.ndarray = None  # float32 [K, C], softmax of the class head (video AP scores every class)
+    class_probs: Optional[np.ndarray] = None  # float32 [K, C], softmax of the class head (video AP scores every class)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.track_ids)
 
     @property
-    def new_track_ids(self):
+    def new_track_ids(self) -> np.ndarray:
         return self.track_ids[self.is_new]
 
-    def label_image(self, dtype=np.uint32):
+    def label_image(self, dtype=np.uint32) -> np.ndarray:
         """[H, W] track id per pixel, 0 = background; overlaps go to the higher score."""
         out = np.zeros(self.image_size, dtype=dtype)
         for k in np.argsort(self.scores, kind="stable"):
@@ -85,7 +97,7 @@ class FrameResult:
         return out
 
 
-def frame_to_tensor(frame):
+def frame_to_tensor(frame: np.ndarray) -> torch.Tensor:
     """Validate an HxWx3 RGB frame (uint8, or float in [0, 1]) -> [1, 3, H, W] float32."""
     if not isinstance(frame, np.ndarray):
         raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")
@@ -109,7 +121,7 @@ def frame_to_tensor(frame):
     return t.permute(2, 0, 1).unsqueeze(0)
 
 
-def boxes_from_masks(masks):
+def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     """masks: bool [K, H, W] -> float32 [K, 4] tight xyxy boxes (x2, y2 exclusive)."""
     K = masks.shape[0]
     out = np.zeros((K, 4), dtype=np.float32)
@@ -121,87 +133,95 @@ def boxes_from_masks(masks):
 
 
 class StreamSession:
-    def __init__(self, model, settings=None, **overrides):
-        self.model = model.eval()
-        self.config = model.config
-        self.device = next(model.parameters()).device
-        self.settings = dataclasses.replace(settings or SessionSettings(), **overrides)
-        if self.settings.class_head is None:
-            self.settings.class_head = next(iter(self.config.num_classes))
-        if self.settings.class_head not in self.config.num_classes:
-            raise ValueError(f"class_head '{self.settings.class_head}' not in {sorted(self.config.num_classes)}")
-        self.tracks = TrackTable(self.config.num_ids, self.settings.max_absent_frames)
+    """One stream. ``runner`` computes the frames: any ``StepRunner`` (ausm/runtimes: torch,
+    onnxruntime, TensorRT, TensorRT-RTX), or an ``AUSM`` model, run by a ``TorchStepRunner``.
+    ``settings`` and keyword ``overrides`` are ``SessionSettings``."""
+
+    def __init__(
+        self,
+        runner: Union[StepRunner, torch.nn.Module],
+        settings: Optional[SessionSettings] = None,
+        **overrides,
+    ):
+        if isinstance(runner, torch.nn.Module):
+            runner = TorchStepRunner(runner)
+        self.runner: StepRunner = runner
+        self.config: ModelConfig = runner.config
+        self.device = torch.device(runner.device)
+        self.settings = self._checked(dataclasses.replace(settings or SessionSettings(), **overrides))
+        self.tracks = TrackTable(self.config.num_ids)
         self._reset_stream()
 
-    def _reset_stream(self):
+    def _checked(self, settings: SessionSettings) -> SessionSettings:
+        if settings.class_head is None:
+            settings.class_head = next(iter(self.config.num_classes))
+        if settings.class_head not in self.config.num_classes:
+            raise ValueError(f"class_head '{settings.class_head}' not in {sorted(self.config.num_classes)}")
+        return settings
+
+    def update_settings(self, **changes) -> None:
+        """Change settings between frames (e.g. the node's run-time parameters)."""
+        self.settings = self._checked(dataclasses.replace(self.settings, **changes))
+
+    def _reset_stream(self) -> None:
         self.frame_index = 0
-        self.model_hw = None  # fixed by the first frame
-        self.image_hw = None  # size of the last frame
-        self._state = None  # the model's recurrent state (list of tensors)
-        self._masks = None  # history masks [num_ids, H/4, W/4]
-        self._pending = []
+        self.model_hw: Optional[Tuple[int, int]] = None  # fixed by the first frame
+        self.image_hw: Optional[Tuple[int, int]] = None  # size of the last frame
+        self._state: Optional[List[torch.Tensor]] = None  # the model's recurrent state
+        self._masks: Optional[torch.Tensor] = None  # history masks [num_ids, H/4, W/4]
+        self._pending: List[RasterisedPrompt] = []
 
     # -- prompts -----------------------------------------------------------------
-    def prompt(self, p: Prompt):
-        """Queue a prompt for the next frame; returns the object id it concerns
-        (assigned for ADD without an id), None for RESET."""
+    def prompt(self, p: Prompt) -> Optional[int]:
+        """Queue a prompt for the next frame; returns the track id it concerns (assigned for
+        ADD without one), None for RESET. Raises ValueError, queueing nothing, when invalid."""
         try:
             action = PromptAction(p.action)
         except ValueError:
             raise ValueError(f"unknown prompt action {p.action!r}") from None
-        if p.object_id is not None and (
-            isinstance(p.object_id, bool) or not isinstance(p.object_id, (int, np.integer))
-        ):
-            raise ValueError(f"object id must be an integer, got {p.object_id!r}")
+        if p.track_id is not None:
+            check_track_id_type(p.track_id)
         if action == PromptAction.RESET:
             self.reset()
             return None
-        pending_adds = {q["track_id"] for q in self._pending if q["action"] == PromptAction.ADD}
-        pending_removes = {q["track_id"] for q in self._pending if q["action"] == PromptAction.REMOVE}
-        if action in (PromptAction.REFINE, PromptAction.REMOVE):
-            if p.object_id is None:
-                raise ValueError(f"{action.name} needs an object id")
-            known = self.tracks.slot_of(p.object_id) is not None or p.object_id in pending_adds
-            if not known or p.object_id in pending_removes:
-                raise ValueError(f"unknown object id {p.object_id}")
+        if action != PromptAction.ADD:
+            self._check_tracked(action, p.track_id)
         if action == PromptAction.REMOVE:
-            self._pending.append({"action": action, "track_id": int(p.object_id)})
-            return int(p.object_id)
-
-        hw = self._prompt_image_size(p)
-        base, add, remove = rasterise(p, hw, self.settings.point_radius)
-        if base is None and add is None and remove is None:
-            raise ValueError(f"{action.name} prompt needs a mask, a box or points")
-        if action == PromptAction.ADD:
-            if base is None and add is None:
-                raise ValueError("ADD prompt has only negative points: nothing selects the object")
-            sel = base if base is not None else add
-            if remove is not None:
-                sel = sel * (1 - remove)
-            if not sel.any():
-                raise ValueError("ADD prompt selects no pixels")
-            if self.tracks.num_free() - len(pending_adds) + len(pending_removes) <= 0:
-                raise ValueError(f"no free ID slot: all {self.config.num_ids} IDs are tracking objects")
-            if p.object_id is not None and p.object_id in pending_adds:
-                raise ValueError(f"object id {p.object_id} is already tracked")
-            track_id = self.tracks.new_track_id(p.object_id)
-        else:
-            track_id = int(p.object_id)
+            self._pending.append(RasterisedPrompt(action, int(p.track_id)))
+            return int(p.track_id)
         if p.class_id is not None and not isinstance(p.class_id, (int, np.integer)):
             raise ValueError(f"class_id must be an integer, got {p.class_id!r}")
-        self._pending.append(
-            {
-                "action": action,
-                "track_id": track_id,
-                "base": base,
-                "add": add,
-                "remove": remove,
-                "class_id": -1 if p.class_id is None else int(p.class_id),
-            }
-        )
-        return track_id
+        base, add, remove = rasterise(p, self._prompt_image_size(p), self.settings.point_radius)
+        queued = RasterisedPrompt(action, 0, base, add, remove, -1 if p.class_id is None else int(p.class_id))
+        queued.check_selects_pixels()
+        if action == PromptAction.ADD:
+            self._check_room_for(p.track_id)
+            queued.track_id = self.tracks.new_track_id(p.track_id)
+        else:
+            queued.track_id = int(p.track_id)
+        self._pending.append(queued)
+        return queued.track_id
 
-    def _prompt_image_size(self, p):
+    def _queued_ids(self, action: PromptAction) -> set:
+        return {q.track_id for q in self._pending if q.action == action}
+
+    def _check_tracked(self, action: PromptAction, track_id: Optional[int]) -> None:
+        """REFINE and REMOVE need a track that is (or is about to be) tracked."""
+        if track_id is None:
+            raise ValueError(f"{action.name} needs an object id")
+        known = self.tracks.slot_of(track_id) is not None or track_id in self._queued_ids(PromptAction.ADD)
+        if not known or track_id in self._queued_ids(PromptAction.REMOVE):
+            raise ValueError(f"unknown object id {track_id}")
+
+    def _check_room_for(self, requested: Optional[int]) -> None:
+        """An ADD needs a slot left after the queued ADDs and REMOVEs, and a new id."""
+        adds = self._queued_ids(PromptAction.ADD)
+        if self.tracks.num_free() - len(adds) + len(self._queued_ids(PromptAction.REMOVE)) <= 0:
+            raise ValueError(f"no free ID slot: all {self.config.num_ids} IDs are tracking objects")
+        if requested is not None and requested in adds:
+            raise ValueError(f"object id {requested} is already tracked")
+
+    def _prompt_image_size(self, p: Prompt) -> Tuple[int, int]:
         if p.image_size is not None:
             hw = tuple(int(v) for v in p.image_size)
             if len(hw) != 2 or min(hw) <= 0:
@@ -214,45 +234,56 @@ class StreamSession:
         raise ValueError("prompt coordinates need an image size: give image_size, or prompt after the first frame")
 
     def add_object(
-        self, mask=None, box=None, points=None, point_labels=None, object_id=None, class_id=None, image_size=None
-    ):
-        return self.prompt(Prompt(PromptAction.ADD, object_id, mask, box, points, point_labels, class_id, image_size))
+        self,
+        mask: Optional[np.ndarray] = None,
+        box: Optional[Sequence[float]] = None,
+        points: Optional[Sequence[Sequence[float]]] = None,
+        point_labels: Optional[Sequence[int]] = None,
+        track_id: Optional[int] = None,
+        class_id: Optional[int] = None,
+        image_size: Optional[Sequence[int]] = None,
+    ) -> int:
+        """Start tracking an object (``track_id``: the id wanted, else the next unused)."""
+        return self.prompt(Prompt(PromptAction.ADD, track_id, mask, box, points, point_labels, class_id, image_size))
 
     def refine_object(
-        self, object_id, mask=None, box=None, points=None, point_labels=None, class_id=None, image_size=None
-    ):
-        return self.prompt(
-            Prompt(PromptAction.REFINE, object_id, mask, box, points, point_labels, class_id, image_size)
-        )
+        self,
+        track_id: int,
+        mask: Optional[np.ndarray] = None,
+        box: Optional[Sequence[float]] = None,
+        points: Optional[Sequence[Sequence[float]]] = None,
+        point_labels: Optional[Sequence[int]] = None,
+        class_id: Optional[int] = None,
+        image_size: Optional[Sequence[int]] = None,
+    ) -> int:
+        return self.prompt(Prompt(PromptAction.REFINE, track_id, mask, box, points, point_labels, class_id, image_size))
 
-    def remove_object(self, object_id):
-        return self.prompt(Prompt(PromptAction.REMOVE, object_id))
+    def remove_object(self, track_id: int) -> int:
+        return self.prompt(Prompt(PromptAction.REMOVE, track_id))
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the stream (state, tracks, pending prompts). Track ids keep counting up."""
-        old = self.tracks
-        self.tracks = TrackTable(self.config.num_ids, self.settings.max_absent_frames)
-        self.tracks.next_id, self.tracks.reserved = old.next_id, set(old.reserved)
+        self.tracks.reset()
         self._reset_stream()
 
-    def id_counter(self) -> dict:
+    def id_counter(self) -> Dict:
         """The track ids this stream has used, to persist: a restarted stream given it by
         ``continue_ids_after`` never hands out one of them again."""
-        return {"next_id": int(self.tracks.next_id), "reserved": sorted(int(r) for r in self.tracks.reserved)}
+        return self.tracks.id_counter()
 
-    def continue_ids_after(self, counter: dict):
+    def continue_ids_after(self, counter: Dict) -> None:
         """Assign ids only above those recorded in ``counter`` (from ``id_counter``)."""
-        self.tracks.next_id = max(self.tracks.next_id, int(counter["next_id"]))
-        self.tracks.reserved |= {int(r) for r in counter.get("reserved", ()) if int(r) >= self.tracks.next_id}
+        self.tracks.continue_ids_after(counter)
 
     # -- the frame step ------------------------------------------------------------
     @torch.inference_mode()
-    def step(self, frame) -> FrameResult:
+    def step(self, frame: np.ndarray) -> FrameResult:
+        """One HxWx3 RGB frame (uint8, or float in [0, 1]) -> the tracked objects in it."""
         image = frame_to_tensor(frame)
         H, W = image.shape[-2:]
-        model_hw = self.model_hw or self.config.model_size((H, W))
-        mh, mw = self.model.mask_size(model_hw)
-        fit = Letterbox((H, W), tuple(model_hw))
+        model_hw = tuple(self.model_hw or self.config.model_size((H, W)))
+        mh, mw = AUSM.mask_size(model_hw)
+        fit = Letterbox((H, W), model_hw)
         image = image.to(self.device)
         if not fit.is_identity:
             fill = torch.tensor(self.config.pixel_mean, device=self.device).view(1, 3, 1, 1) / 255.0
@@ -260,7 +291,7 @@ class StreamSession:
 
         # work on copies, committed at the end: a failure leaves the session as it was
         tracks = self.tracks.copy()
-        state = self._state or self.model.initial_state(1, model_hw, self.device)
+        state = self._state or self.runner.initial_state(model_hw)
         masks = (
             self._masks.clone()
             if self._masks is not None
@@ -270,51 +301,49 @@ class StreamSession:
 
         valid = torch.from_numpy(tracks.active).to(self.device)
         slots = torch.arange(self.config.num_ids, device=self.device)
-        out, state = self.model.step(image, state, slots[None], masks[None], valid[None])
+        out, state = self.runner.step(image, state, slots[None], masks[None], valid[None])
         result, masks, more_released = self._ingest(out, tracks, valid, fit)
         released += more_released
 
         self.tracks, self._state, self._masks = tracks, state, masks
-        self.model_hw, self.image_hw = tuple(model_hw), (H, W)
+        self.model_hw, self.image_hw = model_hw, (H, W)
         self._pending = []
         self.frame_index += 1
         result.released_track_ids = np.array(released, dtype=np.uint32)
         return result
 
-    def _apply_prompts(self, tracks, masks, grid, fit):
+    def _apply_prompts(
+        self, tracks: TrackTable, masks: torch.Tensor, grid: Tuple[int, int], fit: Letterbox
+    ) -> List[int]:
+        """Paint the queued prompts into the history ``masks``; returns the track ids removed."""
         released = []
-        to_grid = lambda a: None if a is None else fit.mask_to_grid(torch.from_numpy(a), grid).to(masks.device)
+        to_grid: Callable[[np.ndarray], torch.Tensor] = lambda a: fit.mask_to_grid(torch.from_numpy(a), grid).to(
+            masks.device
+        )
         for q in self._pending:
-            if q["action"] == PromptAction.REMOVE:
-                slot = tracks.slot_of(q["track_id"])
+            slot = tracks.slot_of(q.track_id)
+            if q.action == PromptAction.REMOVE:
                 if slot is not None:
                     tracks.release(slot)
                     masks[slot] = 0
-                    released.append(q["track_id"])
+                    released.append(q.track_id)
                 continue
-            if q["action"] == PromptAction.ADD:
+            if q.action == PromptAction.ADD:
                 if not tracks.num_free():  # cannot happen via prompt(); never wedge the stream
                     continue
-                slot = tracks.allocate(q["track_id"], q["class_id"])
+                slot = tracks.allocate(q.track_id, q.class_id)
                 current = torch.zeros(grid, device=masks.device)
+            elif slot is None:  # REFINE of a track released between the prompt and this frame
+                continue
             else:
-                slot = tracks.slot_of(q["track_id"])
-                if slot is None:  # released between the prompt and this frame
-                    continue
+                tracks.refresh(slot, q.class_id)
                 current = masks[slot]
-                tracks.absent[slot] = 0
-                if q["class_id"] >= 0:
-                    tracks.slot_class[slot] = q["class_id"]
-            base, add, remove = to_grid(q["base"]), to_grid(q["add"]), to_grid(q["remove"])
-            m = current if base is None else base
-            if add is not None:
-                m = torch.maximum(m, add)
-            if remove is not None:
-                m = m * (1 - remove)
-            masks[slot] = m
+            masks[slot] = q.paint(current, to_grid)
         return released
 
-    def _ingest(self, out, tracks, valid, fit):
+    def _ingest(
+        self, out: StepOutputs, tracks: TrackTable, valid: torch.Tensor, fit: Letterbox
+    ) -> Tuple[FrameResult, torch.Tensor, List[int]]:
         """Model outputs -> tracks update, next history masks, and the FrameResult."""
         s = self.settings
         S = self.config.num_ids
@@ -323,14 +352,14 @@ class StreamSession:
         fg = logits > s.mask_threshold
         present = valid & (obj[:S] > s.presence_threshold) & fg[:S].flatten(1).any(1)
         next_masks = fg[:S].float() * present[:, None, None]
-        released = [tid for _, tid in tracks.update_presence(present.cpu().numpy(), s.max_absent_frames)]
+        released = [tid for _, tid in tracks.update_presence(present.cpu().numpy(), s.release_after_frames)]
         rows = [int(r) for r in torch.nonzero(present).flatten()]  # ID rows = slots
         slots = list(rows)
 
         if s.discovery and tracks.num_free():
             occupied = next_masks.amax(0) > 0 if S else torch.zeros_like(fg[0])
             det = obj[S:]
-            cand = torch.nonzero(det > s.score_threshold).flatten()
+            cand = torch.nonzero(det > s.foreground_threshold).flatten()
             cand = cand[torch.argsort(det[cand], descending=True, stable=True)][: s.top_k]
             for q in cand.tolist():
                 m = fg[S + q]
@@ -339,8 +368,7 @@ class StreamSession:
                     continue
                 if not tracks.num_free():
                     break
-                tid = tracks.new_track_id()
-                slot = tracks.allocate(tid)
+                slot = tracks.allocate(tracks.new_track_id())
                 next_masks[slot] = m.float()
                 occupied |= m
                 rows.append(S + q)
@@ -348,7 +376,9 @@ class StreamSession:
 
         return self._result(out, rows, slots, tracks, fit), next_masks, released
 
-    def _result(self, out, rows, slots, tracks, fit):
+    def _result(
+        self, out: StepOutputs, rows: List[int], slots: List[int], tracks: TrackTable, fit: Letterbox
+    ) -> FrameResult:
         H, W = fit.image_hw
         s = self.settings
         if rows:
@@ -363,15 +393,13 @@ class StreamSession:
             masks = np.zeros((0, H, W), dtype=bool)
             scores, classes = np.zeros(0, np.float32), np.zeros(0, np.int64)
             probs = np.zeros((0, self.config.num_classes[s.class_head]), np.float32)
-        tids = np.array([tracks.slot_track[sl] for sl in slots], dtype=np.uint32)
-        override = np.array([tracks.slot_class[sl] for sl in slots], dtype=np.int64)
+        tids = np.array([tracks.track_id_of(sl) for sl in slots], dtype=np.uint32)
+        override = np.array([tracks.class_of(sl) for sl in slots], dtype=np.int64)
         classes = np.where(override >= 0, override, classes).astype(np.int64)
         keep = masks.any(axis=(1, 2))  # a speck may vanish when downsized
         order = np.argsort(tids[keep], kind="stable")
         pick = lambda a: a[keep][order]
         masks, shown = pick(masks), pick(np.array(slots, dtype=np.int64))
-        is_new = ~tracks.reported[shown]  # first frame this track is reported
-        tracks.reported[shown] = True
         return FrameResult(
             frame_index=self.frame_index,
             image_size=(H, W),
@@ -380,34 +408,29 @@ class StreamSession:
             boxes=boxes_from_masks(masks),
             class_ids=pick(classes),
             scores=pick(scores),
-            is_new=is_new,
+            is_new=tracks.mark_reported(shown),  # first frame this track is reported
             class_probs=pick(probs),
         )
 
     # -- state size and persistence --------------------------------------------------
-    def state_bytes(self):
+    def state_bytes(self) -> int:
         """Bytes of recurrent state this stream holds (model state + history masks)."""
         tensors = (self._state or []) + ([self._masks] if self._masks is not None else [])
         return sum(t.numel() * t.element_size() for t in tensors)
 
-    def snapshot(self, path):
+    def snapshot(self, path: PathLike) -> None:
         """Write the full session state to one safetensors file (tensors + JSON metadata)."""
         tensors = {f"state.{i}": t.detach().cpu().contiguous() for i, t in enumerate(self._state or [])}
         if self._masks is not None:
             tensors["history_masks"] = self._masks.cpu().contiguous()
         pending = []
         for i, q in enumerate(self._pending):
-            meta = {
-                "action": int(q["action"]),
-                "track_id": q["track_id"],
-                "class_id": q.get("class_id", -1),
-                "rasters": [],
-            }
-            for k in ("base", "add", "remove"):
-                if q.get(k) is not None:
-                    tensors[f"pending.{i}.{k}"] = torch.from_numpy(q[k]).contiguous()
-                    meta["rasters"].append(k)
-            pending.append(meta)
+            rasters = q.rasters()
+            for k, a in rasters.items():
+                tensors[f"pending.{i}.{k}"] = torch.from_numpy(a).contiguous()
+            pending.append(
+                {"action": int(q.action), "track_id": q.track_id, "class_id": q.class_id, "rasters": list(rasters)}
+            )
         meta = {
             "format": SNAPSHOT_FORMAT,
             "model_config": self.config.to_dict(),
@@ -429,7 +452,7 @@ class StreamSession:
             if os.path.exists(tmp):
                 os.remove(tmp)
 
-    def restore(self, path):
+    def restore(self, path: PathLike) -> None:
         """Load a snapshot written by ``snapshot``; the stream continues bit-identically."""
         try:
             with safe_open(os.fspath(path), framework="pt") as f:
@@ -448,7 +471,8 @@ class StreamSession:
         if taken != self.config.to_dict():
             diff = sorted(k for k in taken if taken[k] != self.config.to_dict().get(k))
             raise ValueError(f"snapshot was taken with a different model config (differs in {diff})")
-        self.settings = SessionSettings(**meta["settings"])
+        settings = {_OLD_SETTING_NAMES.get(k, k): v for k, v in meta["settings"].items()}
+        self.settings = SessionSettings(**settings)
         self.tracks = TrackTable.from_dict(meta["tracks"])
         self.frame_index = meta["frame_index"]
         self.model_hw = tuple(meta["model_hw"]) if meta["model_hw"] else None
@@ -457,14 +481,7 @@ class StreamSession:
         self._masks = tensors["history_masks"].to(self.device) if "history_masks" in tensors else None
         self._pending = []
         for i, q in enumerate(meta["pending"]):
-            item = {
-                "action": PromptAction(q["action"]),
-                "track_id": q["track_id"],
-                "class_id": q["class_id"],
-                "base": None,
-                "add": None,
-                "remove": None,
-            }
-            for k in q["rasters"]:
-                item[k] = tensors[f"pending.{i}.{k}"].numpy()
-            self._pending.append(item)
+            rasters = {k: tensors[f"pending.{i}.{k}"].numpy() for k in q["rasters"]}
+            self._pending.append(
+                RasterisedPrompt(PromptAction(q["action"]), q["track_id"], class_id=q["class_id"], **rasters)
+            )

@@ -14,7 +14,6 @@ import re
 import time
 
 import rclpy
-import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -27,10 +26,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
+from ausm import runtimes
 from ausm.prompts import PromptAction
 from ausm.session import SessionSettings
 from ausm_ros import result_messages
-from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint, resolve_device
 from ausm_ros.msg import InstanceSegmentation, ObjectPrompt, PromptAck
 from ausm_ros.node_config import PARAMETERS, STRING_LISTS, ConfigError, as_string_list
 from ausm_ros.prompt_conversion import (
@@ -58,13 +57,9 @@ _ACK_SOURCES = {
 }
 
 # Parameters that take effect while the node runs (set_parameters); all others are read
-# once at start, and changing them is refused with that reason rather than ignored.
-_SESSION_PARAMETERS = {
-    "discovery": "discovery",
-    "foreground_threshold": "score_threshold",
-    "top_k": "top_k",
-    "release_after_frames": "max_absent_frames",
-}
+# once at start, and changing them is refused with that reason rather than ignored. The
+# session ones are SessionSettings fields of the same names.
+_SESSION_PARAMETERS = ("discovery", "foreground_threshold", "top_k", "release_after_frames")
 _WORKER_PARAMETERS = ("reset_on_gap_sec", "max_backward_jump_sec", "prompt_horizon_sec")
 _NODE_PARAMETERS = (
     "overlay_alpha",
@@ -114,23 +109,15 @@ class PerceptionNode(Node):
         self.params = p
         self._last_log = {}
 
-        device = p["device"]
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            self.get_logger().warning(
-                f"device '{device}' requested but CUDA is not available here; falling back to 'cpu'"
-            )
-            device = "cpu"
-        backend = resolve_backend(p["backend"], self.get_logger().warning, device)
-        device = resolve_device(device)
-        checkpoint = resolve_checkpoint(p["checkpoint"])
         # 0 = 1 thread: on a loaded 2-core machine torch with 2 intra-op threads was ~10x
         # slower than with 1 (spin-waiting), and one thread is never far off on an idle one.
         self.threads = p["num_threads"] or 1
-        self.model = ModelHandle(
-            checkpoint,
-            device,
-            self.threads,
-            backend=backend,
+        # backend and device fall back (with a warning saying why) where they cannot run
+        self.runtime = runtimes.open(
+            p["checkpoint"],
+            p["backend"],
+            p["device"],
+            num_threads=self.threads,
             onnx_file=p["onnx_file"],
             cache_dir=p["cache_dir"],
             force_rebuild=p["force_rebuild"],
@@ -139,21 +126,17 @@ class PerceptionNode(Node):
             warn=self.get_logger().warning,
         )
         if p["build_only"]:
-            self.get_logger().info(f"build_only: engine at {self.model.engine_path}; exiting")
+            self.get_logger().info(f"build_only: engine at {self.runtime.engine_path}; exiting")
             raise SystemExit(0)
-        self.backend = f"{backend}/{self.model.device}"
+        self.backend = f"{self.runtime.backend}/{self.runtime.device}"
         self.get_logger().info(
-            f"model {self.model.config.name} from {checkpoint} on {self.backend}, {self.threads} inference thread(s)"
+            f"model {self.runtime.config.name} from {self.runtime.checkpoint} on {self.backend}, "
+            f"{self.threads} inference thread(s)"
         )
         self.model_input = self._describe_input_fit()
         self.get_logger().info(self.model_input)
 
-        settings = SessionSettings(
-            discovery=p["discovery"],
-            score_threshold=p["foreground_threshold"],
-            top_k=p["top_k"],
-            max_absent_frames=p["release_after_frames"],
-        )
+        settings = SessionSettings(**{name: p[name] for name in _SESSION_PARAMETERS})
         image_qos = QoSProfile(
             depth=max(1, p["image_qos_depth"]),
             history=HistoryPolicy.KEEP_LAST,
@@ -216,16 +199,11 @@ class PerceptionNode(Node):
         return values
 
     def _describe_input_fit(self):
-        config_hw = getattr(self.model.config, "input_size", None)
+        config_hw = self.runtime.config.input_size
         given = tuple(self.params["input_size"]) if all(self.params["input_size"]) else None
         hw = given or (tuple(config_hw) if config_hw else None)
         size = f"{hw[0]}x{hw[1]} (HxW)" if hw else "the first frame's size rounded to a multiple of 32"
-        import ausm.session
-
-        if hasattr(ausm.session, "Letterbox"):  # the session letterboxes (ausm/letterbox.py)
-            fit = "scaled by one factor to fit and padded (aspect ratio kept)"
-        else:
-            fit = "resized to it (bilinear, antialiased, aspect ratio not kept)"
+        fit = "scaled by one factor to fit and padded (aspect ratio kept)"  # ausm/letterbox.py
         return (
             f"model input {size}: every camera image is {fit}; masks and boxes are published at the "
             "camera image's own size"
@@ -241,15 +219,15 @@ class PerceptionNode(Node):
             else None,
             "overlay": self.create_publisher(Image, f"{name}/overlay", 2),
         }
-        if self.model.class_names:
+        if self.runtime.class_names:
             outputs["label_info"] = self.create_publisher(LabelInfo, f"{name}/label_info", LATCHED)
         self._outputs[name] = outputs
         self._publish_label_info(name)
         p = self.params
         worker = StreamWorker(
             name,
-            self.model.new_session(settings),
-            self.model.class_names,
+            self.runtime.new_session(settings),
+            self.runtime.class_names,
             publish=lambda *args, n=name: self._publish_result(n, *args),
             acknowledge=self._acknowledge,
             log=self._throttled_log,
@@ -311,7 +289,7 @@ class PerceptionNode(Node):
             pub.publish(
                 result_messages.label_info(
                     Header(stamp=self.get_clock().now().to_msg()),
-                    self.model.class_names,
+                    self.runtime.class_names,
                     self.params["foreground_threshold"],
                 )
             )
@@ -342,7 +320,7 @@ class PerceptionNode(Node):
             if name in _RANGES and not _RANGES[name][0](value):
                 return SetParametersResult(successful=False, reason=f"'{name}' must be {_RANGES[name][1]}")
             changes[name] = value
-        session = {_SESSION_PARAMETERS[k]: v for k, v in changes.items() if k in _SESSION_PARAMETERS}
+        session = {k: v for k, v in changes.items() if k in _SESSION_PARAMETERS}
         for worker in self.streams.values():
             if session:
                 worker.update_session_settings(**session)
@@ -380,7 +358,7 @@ class PerceptionNode(Node):
     # -- outputs -----------------------------------------------------------------------------
     def _publish_result(self, name, header, rgb, result, prompted_ids, step_ms):
         out = self._outputs[name]
-        names = self.model.class_names
+        names = self.runtime.class_names
         out["detections"].publish(result_messages.detection_array(result, header, names))
         out["instances"].publish(result_messages.instance_segmentation(result, header, names, prompted_ids))
         if out["labels"] is not None:
@@ -540,7 +518,7 @@ class PerceptionNode(Node):
         return [(w, os.path.join(folder, f"{w.name}.safetensors")) for w in targets]
 
     def _session_settings_now(self):
-        return {field: self.params[name] for name, field in _SESSION_PARAMETERS.items()}
+        return {name: self.params[name] for name in _SESSION_PARAMETERS}
 
     def _restore(self, worker, path):
         """On the worker's thread (or before it starts): load the snapshot, keep this node's

@@ -167,7 +167,7 @@ def to_session_prompt(pending: PendingPrompt, image_hw, class_names) -> Prompt:
     box = clip_box(pending.box, image_hw) if pending.box is not None else None
     return Prompt(
         action=pending.action,
-        object_id=pending.object_id,
+        track_id=pending.object_id,  # ObjectPrompt.object_id is the track id
         mask=mask,
         box=box,
         points=pending.points or None,

@@ -7,7 +7,6 @@ alone, which is why prompts, resets, setting changes and state save/load are que
 to it rather than applied.
 """
 
-import dataclasses
 import json
 import os
 import tempfile
@@ -253,9 +252,7 @@ class StreamWorker:
                 self._save_id_counter()
 
     def _apply_settings(self, changes):
-        self.session.settings = dataclasses.replace(self.session.settings, **changes)
-        if "max_absent_frames" in changes:
-            self.session.tracks.max_absent_frames = changes["max_absent_frames"]
+        self.session.update_settings(**changes)
 
     def _image_rejected(self, error):
         kind = getattr(error, "kind", "other")

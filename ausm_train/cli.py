@@ -43,7 +43,7 @@ def _rank():
 
 
 def _session_settings(args) -> dict:
-    return {"score_threshold": args.score_threshold, "top_k": args.top_k}
+    return {"foreground_threshold": args.foreground_threshold, "top_k": args.top_k}
 
 
 def _write_json(path, data) -> None:
@@ -267,7 +267,7 @@ def build_parser():
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--no-unprompted", action="store_true")
     e.add_argument(
-        "--score-threshold",
+        "--foreground-threshold",
         type=float,
         default=0.5,
         help="unprompted: objectness for a detection to start a track (session default 0.5)",

@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from ausm import build_model
 from ausm.export.onnx_cache import cached_step_onnx
-from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner, stream_session
+from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner
+from ausm.session import StreamSession
 from bench.runtime_parity import compare_sessions, moving_shapes
 
 
@@ -82,7 +83,7 @@ def time_steps(runners, model, hw, frames, warmup=3):
 
 def time_sessions(model, runners, frame_hw, frames, warmup=3):
     """Per-frame StreamSession.step latency (s) per runner (resize, tracking, results included)."""
-    sessions = {r.name: stream_session(model, r) for r in runners}
+    sessions = {r.name: StreamSession(r) for r in runners}
     times = {r.name: [] for r in runners}
     block = max(1, frames // ROUNDS)
     for rnd in range(ROUNDS):
@@ -207,7 +208,7 @@ def main(argv=None):
         )
         if args.parity_frames:
             t0 = time.perf_counter()
-            rep = compare_sessions(model, runners[0], runners[1], args.parity_frames, (240, 320))
+            rep = compare_sessions(runners[0], runners[1], args.parity_frames, (240, 320))
             ok_iou, ok_state = rep.worst_iou >= 0.99, rep.worst_lockstep_state_diff <= 1e-3
             print(f"\nparity, onnxruntime vs torch session ({time.perf_counter() - t0:.0f} s): {rep.summary()}")
             print(

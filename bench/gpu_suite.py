@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from ausm import AUSM, build_model, load_config  # noqa: E402
 from ausm.export import ssm_op  # noqa: E402
-from ausm.runtimes import TorchStepRunner, stream_session  # noqa: E402
+from ausm.runtimes import TorchStepRunner  # noqa: E402
 from ausm.session import StreamSession  # noqa: E402
 from bench import kernel_harness as kh  # noqa: E402
 
@@ -475,7 +475,7 @@ def part_session(s: Suite) -> Dict:
             sess = (
                 StreamSession(model)
                 if precision == "fp32"
-                else stream_session(model, TorchStepRunner(model, autocast=torch.bfloat16))
+                else StreamSession(TorchStepRunner(model, autocast=torch.bfloat16))
             )
             times = []
             with torch.no_grad():
@@ -573,7 +573,7 @@ def part_tensorrt_rtx(s: Suite) -> Dict:
         out["deserialize_s"] = round(time.perf_counter() - t, 2)
         hw = tuple(eng.spec.input_hw)
         frames = session_frames((hw[0], hw[1]), 8)
-        ref, sess = StreamSession(model), stream_session(model, eng.new_runner())
+        ref, sess = StreamSession(model), StreamSession(eng.new_runner())
         agree, times = [], []
         for i in range(30):
             f = frames[i % len(frames)]

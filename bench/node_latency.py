@@ -29,8 +29,8 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 from ausm.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from ausm.model import build_model  # noqa: E402
+from ausm.runtimes import resolve_checkpoint  # noqa: E402
 from ausm.session import SessionSettings, StreamSession  # noqa: E402
-from ausm_ros.model_loading import resolve_checkpoint  # noqa: E402
 from ausm_ros.node_config import fastdds_profile_env, shipped_fastdds_profile  # noqa: E402
 from bench.node_client import RELIABLE, Client, rgb_image, start_node, stop_node  # noqa: E402
 

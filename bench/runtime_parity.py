@@ -53,20 +53,20 @@ def scripted_prompts(num_frames, hw):
     H, W = hw
     box = [0.1 * W, 0.1 * H, 0.45 * W, 0.5 * H]
     script = {
-        0: [Prompt(PromptAction.ADD, object_id=1000, box=box, image_size=hw)],
+        0: [Prompt(PromptAction.ADD, track_id=1000, box=box, image_size=hw)],
         3: [
             Prompt(
                 PromptAction.ADD,
-                object_id=1001,
+                track_id=1001,
                 points=[[0.7 * W, 0.6 * H], [0.75 * W, 0.3 * H]],
                 point_labels=[1, 0],
                 image_size=hw,
             )
         ],
         num_frames // 3: [
-            Prompt(PromptAction.REFINE, object_id=1000, box=[0.2 * W, 0.2 * H, 0.6 * W, 0.7 * H], image_size=hw)
+            Prompt(PromptAction.REFINE, track_id=1000, box=[0.2 * W, 0.2 * H, 0.6 * W, 0.7 * H], image_size=hw)
         ],
-        num_frames // 2: [Prompt(PromptAction.REMOVE, object_id=1001)],
+        num_frames // 2: [Prompt(PromptAction.REMOVE, track_id=1001)],
     }
     return {k: v for k, v in script.items() if k < num_frames}
 
@@ -79,7 +79,7 @@ class TeeRunner:
 
     def __init__(self, reference, candidate):
         self.reference, self.candidate = reference, candidate
-        self.device = reference.device
+        self.config, self.device = reference.config, reference.device
         self.state_max_abs, self.logit_max_abs = [], []
 
     def initial_state(self, hw):
@@ -146,19 +146,17 @@ def mask_iou(a, b):
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
-def compare_sessions(
-    model, reference_runner, candidate_runner, num_frames, frame_hw, prompts=None, seed=0, settings=None
-):
-    """Run the scripted stream through a reference session and a candidate session (both
-    StreamSession over ``model``; see the module docstring) and report how far apart they are.
+def compare_sessions(reference_runner, candidate_runner, num_frames, frame_hw, prompts=None, seed=0, settings=None):
+    """Run the scripted stream through a reference session and a candidate session (a
+    StreamSession on each runner; see the module docstring) and report how far apart they are.
     ``candidate_runner`` is used twice: as the closed-loop session's runner and inside the
     reference's TeeRunner."""
-    from ausm.runtimes import stream_session
+    from ausm.session import StreamSession
 
     prompts = scripted_prompts(num_frames, frame_hw) if prompts is None else prompts
     tee = TeeRunner(reference_runner, candidate_runner)
-    reference = stream_session(model, tee, settings)
-    candidate = stream_session(model, candidate_runner, settings)
+    reference = StreamSession(tee, settings)
+    candidate = StreamSession(candidate_runner, settings)
     rep = ParityReport()
     for t in range(num_frames):
         for p in prompts.get(t, []):

@@ -156,7 +156,7 @@ def test_eval_ytvis_writes_a_results_file(checkpoint, folders, tmp_path, capsys)
                 str(out),
                 "--threads",
                 "1",
-                "--score-threshold",
+                "--foreground-threshold",
                 "0.0",
                 "--no-progress",
                 "--json",
@@ -254,7 +254,7 @@ def test_eval_refuses_a_folder_that_is_not_davis(checkpoint, tmp_path, capsys):
 def test_session_gives_class_probabilities_and_takes_read_only_frames(checkpoint):
     from ausm.checkpoint import load_checkpoint
 
-    session = StreamSession(load_checkpoint(checkpoint), discovery=True, score_threshold=0.0)
+    session = StreamSession(load_checkpoint(checkpoint), discovery=True, foreground_threshold=0.0)
     frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     frame.setflags(write=False)  # as a ROS message buffer or a decoded video frame is
     with warnings.catch_warnings():

@@ -24,9 +24,8 @@ from ausm.export import tensorrt_rtx as rtx
 from ausm.export.engine_cache import read_sidecar
 from ausm.export.step_io import STATE_IN, STATE_OUT, StepSpec, io_contract
 from ausm.export.tensorrt_support import TensorRTUnavailable
-from ausm.runtimes import stream_session
+from ausm.runtimes import Runtime, resolve_backend, resolve_checkpoint
 from ausm.session import StreamSession
-from ausm_ros.model_loading import ModelHandle, resolve_backend, resolve_checkpoint
 from bench.runtime_parity import moving_shapes
 
 pytestmark = pytest.mark.export
@@ -55,7 +54,7 @@ def built(bundled, tmp_path_factory):
     first-start path, with build_only: no GPU is involved."""
     cache = tmp_path_factory.mktemp("rtx_cache")
     t0 = time.perf_counter()
-    handle = ModelHandle(
+    handle = Runtime(
         bundled,
         "cpu",
         backend="tensorrt_rtx",
@@ -154,7 +153,7 @@ def test_explicit_targets_with_the_build_only_cli(built):
 def test_second_start_reuses_the_engine(built, bundled):
     handle, cache, path, _ = built
     mtime = path.stat().st_mtime_ns
-    again = ModelHandle(
+    again = Runtime(
         bundled,
         "cpu",
         backend="tensorrt_rtx",
@@ -366,7 +365,7 @@ def test_runtime_session_and_runtime_cache(fake_gpu_engine):
     box.append(eng)
     assert eng.cc == "8.9" and not eng.cache_loaded and not eng.cache_path.exists()
     hw = tuple(eng.spec.input_hw)
-    ref, sess = StreamSession(model), stream_session(model, eng.new_runner())
+    ref, sess = StreamSession(model), StreamSession(eng.new_runner())
     for t in range(3):
         f = moving_shapes(t, hw)
         a, b = ref.step(f), sess.step(f)
@@ -374,7 +373,7 @@ def test_runtime_session_and_runtime_cache(fake_gpu_engine):
         if t == 0:  # written after the first frame, atomically
             assert eng.cache_path.read_bytes() == b"+kernels"
             assert not list(engine_path.parent.glob("*.tmp*"))
-    assert eng.executions == 3 and sess.model.runner.name == "tensorrt_rtx"
+    assert eng.executions == 3 and sess.runner.name == "tensorrt_rtx"
     assert eng.cache_path.name.endswith("nvidia-geforce-rtx-4090-sm89.rtcache")
     # the next start loads it
     engine_path, box, _ = setup()
@@ -386,7 +385,7 @@ def test_runtime_session_and_runtime_cache(fake_gpu_engine):
     eng3.executions = 0
     box.append(eng3)
     assert not eng3.cache_loaded
-    stream_session(model, eng3.new_runner()).step(moving_shapes(0, hw))
+    StreamSession(eng3.new_runner()).step(moving_shapes(0, hw))
     assert eng3.cache_path.read_bytes() == b"+kernels"
 
 

@@ -10,8 +10,8 @@ from ausm_ros.msg import ObjectPrompt, PromptAck
 from helpers.node import decode_masks, ns, prompt
 from std_msgs.msg import Header
 
+from ausm.runtimes import resolve_checkpoint
 from ausm_ros.image_conversion import mono8_to_image
-from ausm_ros.model_loading import resolve_checkpoint
 from ausm_train.synthetic import SyntheticConfig, generate_video
 from bench.node_client import RELIABLE, Client, start_node, stop_node
 

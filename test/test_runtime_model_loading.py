@@ -1,4 +1,4 @@
-"""The node's backend selection: onnxruntime and tensorrt are selectable, unavailable ones
+"""Backend selection (ausm.runtimes): onnxruntime and tensorrt are selectable, unavailable ones
 fall back to torch with a warning, and an onnxruntime handle serves streams whose results
 equal the torch handle's."""
 
@@ -11,8 +11,8 @@ import torch
 from ausm import build_model
 from ausm.checkpoint import save_checkpoint
 from ausm.export.tensorrt_support import TensorRTUnavailable
+from ausm.runtimes import Runtime, resolve_backend
 from ausm.session import SessionSettings
-from ausm_ros.model_loading import ModelHandle, resolve_backend
 from bench.runtime_parity import moving_shapes
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -42,14 +42,14 @@ def test_tensorrt_falls_back_to_torch_with_a_warning(checkpoint):
     assert resolve_backend("auto", warnings.append, "cpu") == "onnxruntime" and len(warnings) == 1
     assert resolve_backend("auto", warnings.append, "cuda") == "torch"  # a GPU without TensorRT
     with pytest.raises(TensorRTUnavailable):  # asked directly, the handle says why
-        ModelHandle(str(checkpoint), "cpu", backend="tensorrt")
+        Runtime(str(checkpoint), "cpu", backend="tensorrt")
 
 
 @pytest.mark.export
 def test_onnxruntime_handle_matches_torch_handle(checkpoint, tmp_path):
     settings = SessionSettings(discovery=True)
-    ref = ModelHandle(str(checkpoint), "cpu")
-    handle = ModelHandle(str(checkpoint), "cpu", backend="onnxruntime", cache_dir=str(tmp_path), num_threads=2)
+    ref = Runtime(str(checkpoint), "cpu")
+    handle = Runtime(str(checkpoint), "cpu", backend="onnxruntime", cache_dir=str(tmp_path), num_threads=2)
     exported = list((tmp_path / "onnx").glob("*.onnx"))
     assert len(exported) == 1 and handle.backend == "onnxruntime"
     a, b, c = ref.new_session(settings), handle.new_session(settings), handle.new_session(settings)
@@ -61,5 +61,5 @@ def test_onnxruntime_handle_matches_torch_handle(checkpoint, tmp_path):
     assert c.frame_index == 0  # streams are independent
     # a second start reuses the exported file instead of exporting again
     mtime = exported[0].stat().st_mtime_ns
-    ModelHandle(str(checkpoint), "cpu", backend="onnxruntime", cache_dir=str(tmp_path))
+    Runtime(str(checkpoint), "cpu", backend="onnxruntime", cache_dir=str(tmp_path))
     assert [p.stat().st_mtime_ns for p in (tmp_path / "onnx").glob("*.onnx")] == [mtime]

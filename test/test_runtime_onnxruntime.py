@@ -3,6 +3,7 @@ the PyTorch session over a stream with prompts (box, points, refine, remove) and
 discoveries. CI runs a short stream at a small input; the 100-frame acceptance run at
 the tiny config's own size is ``python bench/backends.py`` (or AUSM_SLOW_TESTS=1 here)."""
 
+import copy
 import functools
 
 import numpy as np
@@ -11,8 +12,8 @@ import torch
 
 from ausm import build_model
 from ausm.export.onnx_cache import cached_step_onnx
-from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner, stream_session
-from ausm.session import SessionSettings
+from ausm.runtimes import OnnxRuntimeStepRunner, TorchStepRunner
+from ausm.session import SessionSettings, StreamSession
 from bench.runtime_parity import compare_sessions, moving_shapes
 
 pytestmark = pytest.mark.export
@@ -45,7 +46,7 @@ def test_session_matches_torch_session(model_and_runner):
     # random weights give faint, overlapping detections at this size: looser discovery
     # settings let several of them start tracks, so discovery is really exercised
     settings = SessionSettings(new_object_max_overlap=0.95, mask_threshold=-0.3)
-    rep = compare_sessions(model, TorchStepRunner(model), runner, num_frames=24, frame_hw=FRAME_HW, settings=settings)
+    rep = compare_sessions(TorchStepRunner(model), runner, num_frames=24, frame_hw=FRAME_HW, settings=settings)
     check_parity(rep)
     assert rep.new_tracks - 2 >= 3  # discoveries beyond the two prompted objects
     # at this size no logit lands within float error of a threshold, so even closed loop
@@ -58,17 +59,17 @@ def test_100_frames_at_tiny_input_size(tmp_path):
     torch.manual_seed(0)
     model = build_model("tiny").eval()
     runner = OnnxRuntimeStepRunner(model, cached_step_onnx(model, None, cache_dir=tmp_path))
-    check_parity(compare_sessions(model, TorchStepRunner(model), runner, 100, (240, 320)))
+    check_parity(compare_sessions(TorchStepRunner(model), runner, 100, (240, 320)))
 
 
 def test_snapshot_restore_continues_identically(model_and_runner, tmp_path):
     model, runner = model_and_runner
-    a = stream_session(model, runner)
+    a = StreamSession(runner)
     a.add_object(box=[10, 10, 40, 40], image_size=FRAME_HW)
     for t in range(3):
         a.step(moving_shapes(t, FRAME_HW))
     a.snapshot(tmp_path / "s.safetensors")
-    b = stream_session(model, runner)
+    b = StreamSession(runner)
     b.restore(tmp_path / "s.safetensors")
     for t in range(3, 6):
         ra, rb = a.step(moving_shapes(t, FRAME_HW)), b.step(moving_shapes(t, FRAME_HW))
@@ -81,7 +82,7 @@ def test_size_chosen_by_the_first_frame_is_exported_once(tmp_path):
     model = make_model(input_size=None)
     runner = OnnxRuntimeStepRunner(model, functools.partial(cached_step_onnx, model, cache_dir=tmp_path))
     for _ in range(2):
-        s = stream_session(model, runner)
+        s = StreamSession(runner)
         res = s.step(moving_shapes(0, HW))
         assert res.image_size == HW
     assert len(list(tmp_path.glob("*.onnx"))) == 1
@@ -90,7 +91,9 @@ def test_size_chosen_by_the_first_frame_is_exported_once(tmp_path):
 def test_frame_size_other_than_the_export_is_refused(model_and_runner):
     model, runner = model_and_runner
     other = make_model(input_size=[96, 128])  # same weights, another grid
-    s = stream_session(other, runner)
+    mismatched = copy.copy(runner)  # the runner, told it serves the other grid
+    mismatched.config = other.config
+    s = StreamSession(mismatched)
     with pytest.raises(ValueError, match="exported for 64x96"):
         s.step(moving_shapes(0, (96, 128)))
     assert s.frame_index == 0  # the session is unchanged by the failed frame

@@ -14,7 +14,7 @@ from helpers.tensorrt import FakeContext
 
 from ausm import build_model
 from ausm.export.step_io import STATE_IN, STATE_OUT, StepSpec
-from ausm.runtimes import TensorRTStepRunner, stream_session
+from ausm.runtimes import TensorRTStepRunner
 from ausm.session import StreamSession
 from bench.runtime_parity import moving_shapes
 
@@ -66,7 +66,7 @@ def buffer_set(runner, state):
 
 def test_session_on_the_runner_equals_torch_and_swaps_buffers(model):
     runner = TensorRTStepRunner(FakeEngine(model))
-    ref, sess = StreamSession(model), stream_session(model, runner)
+    ref, sess = StreamSession(model), StreamSession(runner)
     ref.add_object(box=[10, 10, 50, 40], image_size=HW)
     sess.add_object(box=[10, 10, 50, 40], image_size=HW)
     sets = []
@@ -82,12 +82,12 @@ def test_session_on_the_runner_equals_torch_and_swaps_buffers(model):
 
 def test_restored_state_is_copied_in_once(model, tmp_path):
     engine = FakeEngine(model)
-    a = stream_session(model, TensorRTStepRunner(engine))
+    a = StreamSession(TensorRTStepRunner(engine))
     for t in range(3):
         a.step(moving_shapes(t, HW))
     a.snapshot(tmp_path / "s.safetensors")
     runner = TensorRTStepRunner(engine)  # a new stream: its own context and buffers
-    b = stream_session(model, runner)
+    b = StreamSession(runner)
     b.restore(tmp_path / "s.safetensors")
     assert buffer_set(runner, b._state) is None  # a foreign state ...
     for t in range(3, 6):
@@ -101,7 +101,7 @@ def test_restored_state_is_copied_in_once(model, tmp_path):
 def test_failed_frame_leaves_the_session_state_intact(model):
     engine = FakeEngine(model)
     runner = TensorRTStepRunner(engine)
-    sess = stream_session(model, runner)
+    sess = StreamSession(runner)
     sess.step(moving_shapes(0, HW))
     before = [t.clone() for t in sess._state]
     engine.contexts[0].fail_next = True

@@ -25,7 +25,7 @@ def test_import_names_the_missing_package():
 def test_modules_import_without_tensorrt():
     code = (
         "import sys; import ausm.export.tensorrt_builder, ausm.runtimes.tensorrt_runner, "
-        "ausm_ros.model_loading; assert 'tensorrt' not in sys.modules"
+        "ausm.runtimes.loading; assert 'tensorrt' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

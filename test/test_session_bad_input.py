@@ -36,7 +36,7 @@ BAD_FRAMES = {
 
 @pytest.mark.parametrize("problem", list(BAD_FRAMES))
 def test_bad_frames_raise_and_leave_the_session_untouched(model, problem):
-    s = StreamSession(model, score_threshold=0.3)
+    s = StreamSession(model, foreground_threshold=0.3)
     s.step(good(0))
     before = [t.clone() for t in s._state], s.tracks.to_dict(), s.frame_index
     with pytest.raises(ValueError, match=problem):
@@ -57,8 +57,8 @@ BAD_PROMPTS = [
     ("point labels must be", dict(points=[[5, 5]], point_labels=[2])),
     ("2 points but 1 point labels", dict(points=[[5, 5], [6, 6]], point_labels=[1])),
     ("needs a mask, a box or points", dict()),
-    ("out of range", dict(box=[0, 0, 5, 5], object_id=0)),
-    ("out of range", dict(box=[0, 0, 5, 5], object_id=2**32)),
+    ("out of range", dict(box=[0, 0, 5, 5], track_id=0)),
+    ("out of range", dict(box=[0, 0, 5, 5], track_id=2**32)),
 ]
 
 

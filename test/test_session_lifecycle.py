@@ -68,7 +68,7 @@ class ScriptedWorld(nn.Module):
 
 
 def test_track_table_100k_frames_of_objects_coming_and_going():
-    table = TrackTable(num_slots=5, max_absent_frames=3)
+    table = TrackTable(num_slots=5)
     rng = np.random.default_rng(0)
     owner = {}  # slot -> remaining life of its object
     last_id, started = 0, 0
@@ -77,7 +77,7 @@ def test_track_table_100k_frames_of_objects_coming_and_going():
         for slot in list(owner):
             owner[slot] -= 1
             present[slot] = owner[slot] > 0
-        for slot, _ in table.update_presence(present):
+        for slot, _ in table.update_presence(present, release_after_frames=3):
             del owner[slot]
         if rng.random() < 0.3 and table.num_free():
             tid = table.new_track_id()
@@ -91,7 +91,7 @@ def test_track_table_100k_frames_of_objects_coming_and_going():
 
 def test_session_100k_frames_never_runs_out_of_ids():
     world = ScriptedWorld(num_ids=6)
-    session = StreamSession(world, max_absent_frames=2, score_threshold=0.5)
+    session = StreamSession(world, release_after_frames=2, foreground_threshold=0.5)
     frame = np.zeros((32, 32, 3), dtype=np.uint8)
     track_of = {}  # object (birth index) -> track id
     seen_ids = set()

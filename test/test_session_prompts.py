@@ -88,11 +88,11 @@ def test_points_add_and_cut_discs(model):
 def test_requested_ids_duplicates_unknown_ids_and_remove(model):
     s = quiet_session(model)
     s.step(frame(0))
-    assert s.add_object(box=[0, 0, 20, 20], object_id=2) == 2
+    assert s.add_object(box=[0, 0, 20, 20], track_id=2) == 2
     assert s.add_object(box=[30, 0, 50, 20]) == 1
     assert s.add_object(box=[60, 0, 80, 20]) == 3  # 2 is taken: skipped
     with pytest.raises(ValueError, match="already tracked"):
-        s.add_object(box=[0, 30, 20, 50], object_id=2)
+        s.add_object(box=[0, 30, 20, 50], track_id=2)
     with pytest.raises(ValueError, match="unknown object id 9"):
         s.refine_object(9, box=[0, 0, 5, 5])
     with pytest.raises(ValueError, match="unknown object id 9"):
@@ -128,19 +128,19 @@ def test_prompt_before_first_frame_needs_an_image_size(model):
 
 
 def test_discovery_switch_threshold_and_top_k(model):
-    off = StreamSession(model, discovery=False, score_threshold=0.0)
+    off = StreamSession(model, discovery=False, foreground_threshold=0.0)
     assert len(off.step(frame(0))) == 0
     on = StreamSession(
-        model, discovery=True, score_threshold=0.0, top_k=2, new_object_max_overlap=1.0, mask_threshold=-1e9
+        model, discovery=True, foreground_threshold=0.0, top_k=2, new_object_max_overlap=1.0, mask_threshold=-1e9
     )
     res = on.step(frame(0))
     assert res.track_ids.tolist() == [1, 2] and res.is_new.all()
-    strict = StreamSession(model, discovery=True, score_threshold=1.0)
+    strict = StreamSession(model, discovery=True, foreground_threshold=1.0)
     assert len(strict.step(frame(0))) == 0
 
 
 def test_absent_objects_are_released_and_their_slot_reused(model):
-    s = quiet_session(model, presence_threshold=1.1, max_absent_frames=2)  # never present
+    s = quiet_session(model, presence_threshold=1.1, release_after_frames=2)  # never present
     oid = s.add_object(box=[0, 0, 20, 20], image_size=(H, W))
     released = []
     for t in range(4):
@@ -155,7 +155,7 @@ def test_absent_objects_are_released_and_their_slot_reused(model):
 
 
 def test_frame_result_at_input_size_with_consistent_boxes_and_labels(model):
-    s = StreamSession(model, discovery=True, score_threshold=0.0, top_k=3)
+    s = StreamSession(model, discovery=True, foreground_threshold=0.0, top_k=3)
     res = s.step(frame(0, hw=(50, 70)))
     assert res.image_size == (50, 70) and res.masks.shape[1:] == (50, 70)
     assert res.masks.dtype == bool and res.boxes.dtype == np.float32

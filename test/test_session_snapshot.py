@@ -31,10 +31,10 @@ def model():
 
 
 def test_restore_continues_bit_identically(model, tmp_path):
-    a = StreamSession(model, score_threshold=0.4, top_k=3, max_absent_frames=1)
+    a = StreamSession(model, foreground_threshold=0.4, top_k=3, release_after_frames=1)
     for f in frames(4, 0):
         a.step(f)
-    a.add_object(box=[5, 5, 40, 30], object_id=77)  # pending at snapshot time
+    a.add_object(box=[5, 5, 40, 30], track_id=77)  # pending at snapshot time
     a.snapshot(tmp_path / "s.safetensors")
     later = frames(6, 1)
     expect = [a.step(f) for f in later]

@@ -6,12 +6,15 @@ stream (``run`` is thread-safe and the runner keeps no per-stream state: the sta
 travels in and out of each call).
 """
 
+import os
 import threading
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from ..export.step_io import FRAME_INPUTS, STATE_IN, StepSpec, split_outputs
+from .base import State, StepOutputs
 
 
 class OnnxRuntimeUnavailable(RuntimeError):
@@ -39,14 +42,21 @@ class OnnxRuntimeStepRunner:
 
     name = "onnxruntime"
 
-    def __init__(self, model, source, num_threads=0, providers=None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        source: Union[str, os.PathLike, Callable[[Tuple[int, int]], Union[str, os.PathLike]]],
+        num_threads: int = 0,
+        providers: Optional[Sequence[str]] = None,
+    ):
         self.ort = import_onnxruntime()
         self.model = model
+        self.config = model.config
         self.device = torch.device("cpu")
         self.num_threads = int(num_threads)
         self.providers = list(providers or ["CPUExecutionProvider"])
         self._source = source
-        self._sessions = {}  # input hw -> (session, spec, output names)
+        self._sessions: Dict[Tuple[int, int], tuple] = {}  # input hw -> (session, spec, output names)
         self._lock = threading.Lock()
         if not callable(source):
             self._load(source)
@@ -78,10 +88,17 @@ class OnnxRuntimeStepRunner:
                 raise ValueError(f"the ONNX step was exported for {have}, the frame is {hw[0]}x{hw[1]} at model input")
             return self._load(self._source(hw))
 
-    def initial_state(self, hw):
-        return self.model.initial_state(1, hw, self.device)
+    def initial_state(self, hw: Tuple[int, int]) -> State:
+        return self.model.initial_state(1, tuple(hw), self.device)
 
-    def step(self, image, state, id_slots, id_masks, id_valid):
+    def step(
+        self,
+        image: torch.Tensor,
+        state: State,
+        id_slots: torch.Tensor,
+        id_masks: torch.Tensor,
+        id_valid: torch.Tensor,
+    ) -> Tuple[StepOutputs, State]:
         sess, spec, names = self._session_for(tuple(image.shape[-2:]))
         feeds = dict(
             zip(

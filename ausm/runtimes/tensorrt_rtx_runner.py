@@ -9,9 +9,12 @@ A cache made on another GPU or driver is rejected by TensorRT-RTX and simply reb
 """
 
 import logging
+import os
 import threading
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
+
+import torch
 
 from ..export.engine_cache import read_sidecar
 from ..export.step_io import StepSpec
@@ -49,7 +52,13 @@ class TensorRTRtxEngine:
 
     runner_name = "tensorrt_rtx"
 
-    def __init__(self, engine_path, model, device_index: int = 0, check_target: bool = True):
+    def __init__(
+        self,
+        engine_path: Union[str, os.PathLike],
+        model: torch.nn.Module,
+        device_index: int = 0,
+        check_target: bool = True,
+    ):
         """``check_target=False`` tries the engine on a GPU outside its targets (Hopper, say),
         to see what TensorRT-RTX does there (bench/gpu_suite.py); never in the node."""
         self.trt = trt = import_tensorrt_rtx()

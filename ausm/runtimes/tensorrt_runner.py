@@ -12,7 +12,11 @@ Outputs (logits) live in per-runner buffers valid until that runner's next ``ste
 StreamSession consumes them within the frame.
 """
 
+import os
 import threading
+from typing import Optional, Tuple, Union
+
+import torch
 
 from ..export.engine_cache import EngineKey, read_sidecar
 from ..export.onnx_export import file_sha256
@@ -24,6 +28,7 @@ from ..export.tensorrt_support import (
     load_plugin_library,
     require_cuda_torch,
 )
+from .base import State, StepOutputs
 
 
 def _torch_dtype(trt, torch, dtype):
@@ -44,7 +49,7 @@ def _torch_dtype(trt, torch, dtype):
 class TensorRTEngine:
     """One deserialised engine and the I/O description the runners need."""
 
-    def __init__(self, engine_path, model, device_index=0):
+    def __init__(self, engine_path: Union[str, os.PathLike], model: torch.nn.Module, device_index: int = 0):
         self.trt = import_tensorrt()
         self.torch = require_cuda_torch()
         meta = read_sidecar(engine_path)
@@ -84,7 +89,7 @@ class TensorRTEngine:
         if missing:
             raise ValueError(f"{engine_path} lacks tensors {sorted(missing)}")
 
-    def _load_plugin(self, recorded):
+    def _load_plugin(self, recorded: Optional[str]) -> None:
         candidates = [p for p in (recorded, find_plugin_library()) if p]
         for path in candidates:
             try:
@@ -99,21 +104,22 @@ class TensorRTEngine:
             "rebuild the engine (force_rebuild) after rebuilding the plugin"
         )
 
-    def stream_handle(self):
+    def stream_handle(self) -> int:
         """PyTorch's current CUDA stream: the engine runs in order with the session's GPU work."""
         return self.torch.cuda.current_stream(self.device).cuda_stream
 
-    def new_runner(self):
+    def new_runner(self) -> "TensorRTStepRunner":
         return TensorRTStepRunner(self)
 
 
 class TensorRTStepRunner:
     name = "tensorrt"
 
-    def __init__(self, engine):
+    def __init__(self, engine: TensorRTEngine):
         torch = engine.torch
         self.engine, self.torch, self.spec = engine, torch, engine.spec
         self.device = engine.device
+        self.config = engine.model.config
         # the TensorRT-RTX engine makes its contexts itself (with its runtime cache attached)
         self.name = getattr(engine, "runner_name", TensorRTStepRunner.name)
         make = getattr(engine, "create_context", None) or engine.engine.create_execution_context
@@ -127,9 +133,9 @@ class TensorRTStepRunner:
         self._states = [[empty(STATE_IN + n) for n in self.spec.state_names] for _ in range(2)]
         self._lock = threading.Lock()
 
-    def initial_state(self, hw):
+    def initial_state(self, hw: Tuple[int, int]) -> State:
         self._check_size(hw)
-        return self.engine.model.initial_state(1, hw, self.device)
+        return self.engine.model.initial_state(1, tuple(hw), self.device)
 
     def _check_size(self, hw):
         if tuple(hw) != tuple(self.spec.input_hw):
@@ -144,7 +150,14 @@ class TensorRTStepRunner:
                 return k
         return None
 
-    def step(self, image, state, id_slots, id_masks, id_valid):
+    def step(
+        self,
+        image: torch.Tensor,
+        state: State,
+        id_slots: torch.Tensor,
+        id_masks: torch.Tensor,
+        id_valid: torch.Tensor,
+    ) -> Tuple[StepOutputs, State]:
         self._check_size(image.shape[-2:])
         with self._lock:
             src = self._state_set(state)

@@ -79,7 +79,7 @@ def predict_prompted(
     if prompt not in PROMPT_KINDS:
         raise ValueError(f"prompt must be one of {PROMPT_KINDS}, got {prompt!r}")
     settings = dict(session_settings or {})
-    settings.update(discovery=False, max_absent_frames=10**6)  # a prompted object is never dropped
+    settings.update(discovery=False, release_after_frames=10**6)  # a prompted object is never dropped
     session = StreamSession(model, **settings)
     for t, frame in enumerate(frames):
         given = prompts.get(t, ())
@@ -89,7 +89,7 @@ def predict_prompted(
             session.add_object(
                 mask=mask if prompt == "mask" else None,
                 box=tight_box(mask) if prompt == "box" else None,
-                object_id=int(object_id),
+                track_id=int(object_id),
                 image_size=mask.shape,
             )
         labels = session.step(frame).label_image(np.int32)

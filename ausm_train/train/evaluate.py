@@ -66,7 +66,7 @@ def run_prompted(model, clip, prompt="mask"):
     """Object id -> predicted bool [T, H, W] as the ROS node reports it (one label per
     pixel, overlaps to the higher score; the model's own mask on the prompt frame):
     what the bag replay tools are checked against."""
-    session = StreamSession(model, discovery=False, max_absent_frames=10**6)
+    session = StreamSession(model, discovery=False, release_after_frames=10**6)
     visible = clip.presence()
     first = {i: int(np.flatnonzero(visible[i])[0]) for i in range(clip.num_instances) if visible[i].any()}
     labels = np.zeros(clip.masks.shape[1:], dtype=np.int64)
@@ -77,7 +77,7 @@ def run_prompted(model, clip, prompt="mask"):
                 session.add_object(
                     mask=m if prompt == "mask" else None,
                     box=tight_box(m) if prompt == "box" else None,
-                    object_id=int(clip.instance_ids[i]),
+                    track_id=int(clip.instance_ids[i]),
                     image_size=m.shape,
                 )
         labels[t] = session.step(clip.frames[t]).label_image(np.int64)

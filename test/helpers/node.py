@@ -12,7 +12,7 @@ from vision_msgs.msg import BoundingBox2D, Point2D, Pose2D
 from ausm.checkpoint import load_checkpoint
 from ausm.session import SessionSettings, StreamSession
 
-SETTINGS = SessionSettings(discovery=True, score_threshold=0.5, top_k=10, max_absent_frames=30)
+SETTINGS = SessionSettings(discovery=True, foreground_threshold=0.5, top_k=10, release_after_frames=30)
 
 
 def moving_disc(n, seed, hw=(120, 160)):
