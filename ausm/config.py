@@ -6,11 +6,12 @@ same shape (YAML or JSON). Unknown keys are errors, so a typo cannot silently fa
 back to a default.
 """
 
+import argparse
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import yaml
 
@@ -108,6 +109,19 @@ class ModelConfig:
             return tuple(self.input_size)
         m = self.size_divisor
         return tuple(-(-int(v) // m) * m for v in image_hw)
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """'640x480' -> (640, 480): width x height, the order camera resolutions are written in.
+    Every command line of this project (``--size``, ``--input-size``) takes sizes this way;
+    in code and configs sizes are (H, W) lists and tuples, so callers swap."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WxH (width x height), e.g. 640x480, not {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size {text!r} must be positive")
+    return w, h
 
 
 def available_configs():

@@ -17,8 +17,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ausm.config import load_config
-from ausm.export.onnx_export import parse_hw
+from ausm.config import load_config, parse_size
 from bench import kernel_harness as kh
 
 GOAL = 0.70
@@ -40,7 +39,7 @@ def state_shape(config_name, camera_hw):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", nargs="+", default=["tiny", "swin_t", "swin_b"])
-    p.add_argument("--size", type=parse_hw, default=(480, 640), help="camera HxW (default 480x640)")
+    p.add_argument("--size", type=parse_size, default=(640, 480), help="camera WxH, width x height (default 640x480)")
     p.add_argument("--iters", type=int, default=200)
     p.add_argument("--build-dir", help="keep the harness here (default: a temporary directory)")
     args = p.parse_args(argv)
@@ -61,13 +60,13 @@ def main(argv=None):
         peak = info["peak_bytes_per_s"]
         print(
             f"{info['gpu']} (sm {info['cc']}), peak DRAM bandwidth {peak / 1e9:.0f} GB/s; "
-            f"camera {args.size[1]}x{args.size[0]}, {args.iters} iterations"
+            f"camera {args.size[0]}x{args.size[1]}, {args.iters} iterations"
         )
         print("| config | model input | state [pixels, h, p, n] | state MiB | kernel us | GB/s | % of peak |")
         print("|---|---|---|---:|---:|---:|---:|")
         worst = 1.0
         for name in args.configs:
-            hw, shape = state_shape(name, args.size)
+            hw, shape = state_shape(name, args.size[::-1])
             r = kh.bench(exe, shape, args.iters)
             frac = r["fraction_of_peak"]
             worst = min(worst, frac) if name != "tiny" else worst

@@ -19,6 +19,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from ausm import AUSM, load_config
+from ausm.config import parse_size
 from ausm.session import StreamSession
 
 CHECKPOINTS = (10, 100, 1000, 10000)
@@ -101,11 +102,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=10000)
     ap.add_argument("--config", default="tiny")
-    ap.add_argument("--size", default="320x240", help="camera frame WxH")
+    ap.add_argument(
+        "--size", type=parse_size, default=(320, 240), help="camera frame WxH, width x height (default 320x240)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    size = tuple(int(v) for v in args.size.split("x"))
+    size = args.size
 
     print("| config | camera | model input | recurrent state bytes (batch 1) |")
     print("|---|---|---|---:|")
@@ -113,7 +116,7 @@ def main():
         print(f"| {name} | {cam} | {model_in} | {b:,} ({b / 2**20:.1f} MiB) |")
 
     print(
-        f"\n# stream scaling: config {args.config}, {args.size} frames, {args.threads} threads, "
+        f"\n# stream scaling: config {args.config}, {size[0]}x{size[1]} frames, {args.threads} threads, "
         f"torch {torch.__version__} CPU, random weights"
     )
     rows, total = run_stream(args.config, size, args.frames)

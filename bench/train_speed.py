@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ausm import build_model  # noqa: E402
+from ausm.config import parse_size  # noqa: E402
 from ausm_train.synthetic import SyntheticConfig, generate_video  # noqa: E402
 from ausm_train.train.config import LossConfig, TeacherForcingConfig  # noqa: E402
 from ausm_train.train.iterative import forward_iterative  # noqa: E402
@@ -51,7 +52,7 @@ def time_mode(model, optimizer, criterion, forward, frames, history, targets, it
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="tiny")
-    p.add_argument("--size", default="128x128", help="HxW of the frames (multiple of 32)")
+    p.add_argument("--size", type=parse_size, default=(128, 128), help="frame WxH, width x height (multiples of 32)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--lengths", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     p.add_argument("--iters", type=int, default=3)
@@ -59,7 +60,7 @@ def main():
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    hw = tuple(int(v) for v in args.size.lower().split("x"))
+    hw = args.size[::-1]
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
@@ -72,7 +73,7 @@ def main():
     parallel = lambda m, f, h: m.forward_clip(f, h)
 
     print(
-        f"# model={args.model} frames={hw[0]}x{hw[1]} batch={args.batch} device={device} "
+        f"# model={args.model} frames={hw[1]}x{hw[0]} (WxH) batch={args.batch} device={device} "
         f"threads={torch.get_num_threads()} torch={torch.__version__}"
     )
     print(f"{'frames':>6} | {'parallel s/it':>13} | {'iterative s/it':>14} | {'speed-up':>8}")

@@ -28,7 +28,7 @@ def make_model(**overrides):
 def exported(tmp_path_factory):
     model = make_model()
     path = tmp_path_factory.mktemp("onnx") / "step.onnx"
-    main(["--config", "tiny", "--input-size", f"{HW[0]}x{HW[1]}", "--out", str(path)])
+    main(["--config", "tiny", "--input-size", f"{HW[1]}x{HW[0]}", "--out", str(path)])
     return model, path
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from ..config import parse_size
 from . import ssm_op
 from .ssm_step import ssm_steps_as_custom_op
 from .step_io import StepSpec, input_names, output_names
@@ -162,16 +163,6 @@ def export_step(model, path, input_hw=None, opset=DEFAULT_OPSET, progress=True):
     return ExportResult(path, spec, n_ssm, digest)
 
 
-def parse_hw(text):
-    if text is None:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 192x256, got {text!r}") from None
-    return h, w
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m ausm.export.onnx_export",
@@ -182,7 +173,7 @@ def main(argv=None):
     src.add_argument("--checkpoint", help="a .safetensors checkpoint (config inside)")
     src.add_argument("--config", help="a named config or YAML file (random weights)")
     p.add_argument("--out", required=True, help="the .onnx file to write")
-    p.add_argument("--input-size", type=parse_hw, help="HxW model input (default: the config's)")
+    p.add_argument("--input-size", type=parse_size, help="model input WxH, e.g. 256x192 (default: the config's)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     p.add_argument("--seed", type=int, default=0, help="weights seed with --config")
     args = p.parse_args(argv)
@@ -196,9 +187,10 @@ def main(argv=None):
 
         torch.manual_seed(args.seed)
         model = build_model(args.config).eval()
-    res = export_step(model, args.out, args.input_size, args.opset)
+    hw = args.input_size[::-1] if args.input_size else None  # WxH on the command line
+    res = export_step(model, args.out, hw, args.opset)
     print(
-        f"{res.path}  input {res.spec.input_hw[0]}x{res.spec.input_hw[1]}  "
+        f"{res.path}  input {res.spec.input_hw[1]}x{res.spec.input_hw[0]} (WxH)  "
         f"{res.num_ssm_nodes} x {ssm_op.DOMAIN}::{ssm_op.OP_TYPE}  sha256 {res.sha256}"
     )
 

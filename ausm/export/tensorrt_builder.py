@@ -26,6 +26,7 @@ from pathlib import Path
 
 import onnx
 
+from ..config import parse_size
 from . import ssm_op
 from .engine_cache import EngineCache, EngineKey, build_or_load
 from .onnx_export import file_sha256
@@ -187,7 +188,9 @@ def main(argv=None):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--onnx", help="the exported step (python -m ausm.export.onnx_export)")
     src.add_argument("--checkpoint", help="export this checkpoint first (cached), then build")
-    p.add_argument("--input-size", help="HxW, with --checkpoint when its config has no input_size")
+    p.add_argument(
+        "--input-size", type=parse_size, help="model input WxH, with --checkpoint when its config has no input_size"
+    )
     p.add_argument("--out", required=True, help="engine cache directory, or an .engine file")
     p.add_argument("--fp32", action="store_true", help="no fp16 anywhere (default: fp16 outside the SSM)")
     p.add_argument("--plugin", default="auto", help="SSM plugin library: auto (default), none, or a path")
@@ -200,11 +203,9 @@ def main(argv=None):
         if args.checkpoint:
             from ..checkpoint import load_checkpoint
             from .onnx_cache import cached_step_onnx
-            from .onnx_export import parse_hw
 
-            onnx_path = cached_step_onnx(
-                load_checkpoint(args.checkpoint).eval(), parse_hw(args.input_size), progress=True
-            )
+            hw = args.input_size[::-1] if args.input_size else None  # WxH on the command line
+            onnx_path = cached_step_onnx(load_checkpoint(args.checkpoint).eval(), hw, progress=True)
         out = Path(args.out).expanduser()
         as_file = out.suffix in (".engine", ".plan", ".trt")
         res = build_engine(

@@ -46,6 +46,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import onnx
 
+from ..config import parse_size
 from . import ssm_op
 from .engine_cache import _atomic_write, read_sidecar, sidecar
 from .onnx_export import file_sha256
@@ -375,7 +376,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     src.add_argument(
         "--checkpoint", help="export this checkpoint first (cached), then build; default: the bundled demo checkpoint"
     )
-    p.add_argument("--input-size", help="HxW, with --checkpoint when its config has no input_size")
+    p.add_argument(
+        "--input-size", type=parse_size, help="model input WxH, with --checkpoint when its config has no input_size"
+    )
     p.add_argument("--out", required=True, help="engine cache directory, or an .engine file")
     p.add_argument(
         "--targets",
@@ -392,12 +395,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not onnx_path:
             from ..checkpoint import load_checkpoint
             from .onnx_cache import cached_step_onnx
-            from .onnx_export import parse_hw
 
             checkpoint = args.checkpoint
             if not checkpoint:
                 checkpoint = str(Path(__file__).resolve().parents[1] / "checkpoints" / "demo_tiny.safetensors")
-            onnx_path = cached_step_onnx(load_checkpoint(checkpoint).eval(), parse_hw(args.input_size), progress=True)
+            hw = args.input_size[::-1] if args.input_size else None  # WxH on the command line
+            onnx_path = cached_step_onnx(load_checkpoint(checkpoint).eval(), hw, progress=True)
         out = Path(args.out).expanduser()
         as_file = out.suffix in (".engine", ".plan", ".trt")
         res = build_rtx_engine(

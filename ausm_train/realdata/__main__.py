@@ -15,7 +15,8 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from ..synthetic.__main__ import parse_size
+from ausm.config import parse_size
+
 from ..synthetic.writers import write_clips
 from .composite import CompositeConfig, render_composite
 
@@ -28,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("train", "val"), default="val", help="which real images to use")
     parser.add_argument("--videos", type=int, default=40)
     parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--size", type=parse_size, default=(128, 96), help="frame size WxH")
+    parser.add_argument(
+        "--size", type=parse_size, default=(128, 96), help="frame size WxH, width x height (default 128x96)"
+    )
     parser.add_argument("--seed", type=int, default=1000, help="video i depends only on (seed, i)")
     parser.add_argument("--min-objects", type=int, default=1)
     parser.add_argument("--max-objects", type=int, default=4)

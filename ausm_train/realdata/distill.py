@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ausm.backbones import build_backbone
 from ausm.checkpoint import BACKBONE_FORMAT
-from ausm.config import load_config
+from ausm.config import load_config, parse_size
 from ausm_train.train.checkpointing import atomic_torch_save
 
 from .hed_vgg import HedVGG16
@@ -188,7 +188,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--steps", type=int, default=900)
     p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--size", type=int, nargs=2, default=[96, 128], metavar=("H", "W"))
+    p.add_argument("--size", type=parse_size, default=(128, 96), help="crop size WxH, width x height (default 128x96)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ckpt-every", type=int, default=50)
@@ -203,7 +203,7 @@ def main(argv=None) -> None:
     if a.export:
         print(f"wrote {export_from_state(a.out, a.config)}")
         return
-    path = run(a.out, a.steps, a.batch, tuple(a.size), a.lr, a.seed, a.resume, a.ckpt_every, a.config)
+    path = run(a.out, a.steps, a.batch, a.size[::-1], a.lr, a.seed, a.resume, a.ckpt_every, a.config)
     print(f"wrote {path}")
 
 

@@ -14,17 +14,10 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
+from ausm.config import parse_size
+
 from .scene import SyntheticConfig, generate_video
 from .writers import write_clips
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 128x96, not {text!r}") from None
-    return w, h
-
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
@@ -70,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         type=parse_size,
         default=(defaults["width"], defaults["height"]),
-        help=f"frame size WxH (default: the demo training config's, {defaults['width']}x{defaults['height']})",
+        help=f"frame size WxH, width x height (default: the demo training config's, "
+        f"{defaults['width']}x{defaults['height']})",
     )
     parser.add_argument("--seed", type=int, default=0, help="data set seed (video i depends only on seed and i)")
     parser.add_argument("--format", choices=("davis", "ytvis", "both"), default="both")
