@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,9 @@ from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig, load_config
 from .modules.mask_decoder import PRIOR_KEYS
+
+if TYPE_CHECKING:
+    from .model import AUSM
 
 CHECKPOINT_FORMAT = "ausm-checkpoint/1"
 
@@ -57,7 +60,7 @@ def sidecar_json(path):
     return Path(path).with_suffix(".json")
 
 
-def save_checkpoint(model, path, metadata=None):
+def save_checkpoint(model: torch.nn.Module, path: Union[str, os.PathLike], metadata: Optional[Dict] = None) -> Path:
     """Weights -> ``path`` (safetensors), config -> metadata and ``<path stem>.json``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": CHECKPOINT_FORMAT, "ausm_config": model.config.to_json()}
@@ -72,7 +75,7 @@ def save_checkpoint(model, path, metadata=None):
     return path
 
 
-def read_checkpoint_config(path) -> ModelConfig:
+def read_checkpoint_config(path: Union[str, os.PathLike]) -> ModelConfig:
     """The config stored with a checkpoint (safetensors metadata, else the .json beside it)."""
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
@@ -118,7 +121,12 @@ def load_weights(model, state_dict, strict=True, prefix=""):
     return report
 
 
-def load_checkpoint(path, config=None, strict=True, device="cpu"):
+def load_checkpoint(
+    path: Union[str, os.PathLike],
+    config: Union[None, str, ModelConfig] = None,
+    strict: bool = True,
+    device: Union[str, torch.device] = "cpu",
+) -> "AUSM":
     """Build the model a checkpoint was saved from and load its weights.
     ``config`` (name, path or ModelConfig), if given, must match the stored one."""
     from .model import AUSM

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import yaml
 
@@ -81,10 +81,10 @@ class ModelConfig:
                     f"class_names['{head}'] has {len(names)} names, the head {self.num_classes[head]} classes"
                 )
 
-    def to_dict(self):
+    def to_dict(self) -> Dict:
         return dataclasses.asdict(self)
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
@@ -103,7 +103,7 @@ class ModelConfig:
             raise ValueError(f"unknown model config keys: {unknown}")
         return cls(**d)
 
-    def model_size(self, image_hw):
+    def model_size(self, image_hw: Tuple[int, int]) -> Tuple[int, int]:
         """The (H, W) the network runs at for a frame of size ``image_hw``."""
         if self.input_size is not None:
             return tuple(self.input_size)
@@ -124,11 +124,11 @@ def parse_size(text: str) -> Tuple[int, int]:
     return w, h
 
 
-def available_configs():
+def available_configs() -> List[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def load_config(name_or_path, **overrides) -> ModelConfig:
+def load_config(name_or_path: Union[str, Path, ModelConfig, Dict], **overrides) -> ModelConfig:
     """A named config (``tiny``, ``swin_t``, ``swin_b``) or a YAML/JSON file path;
     ``overrides`` replace top-level keys (e.g. ``input_size=[128, 96]``)."""
     if isinstance(name_or_path, ModelConfig):

@@ -19,6 +19,7 @@ with a validity mask, so the object count is a fixed tensor dimension.
 """
 
 from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -40,7 +41,7 @@ class History:
     id_valid: torch.Tensor
 
     @staticmethod
-    def empty(batch, frames, mask_hw, device=None):
+    def empty(batch: int, frames: int, mask_hw: Tuple[int, int], device=None) -> "History":
         return History(
             torch.full((batch, frames, 0), -1, dtype=torch.long, device=device),
             torch.zeros(batch, frames, 0, *mask_hw, device=device),
@@ -48,8 +49,12 @@ class History:
         )
 
 
+State = List[torch.Tensor]
+Outputs = Dict[str, Any]  # mask_logits, class_logits {head: ...}, objectness_logits
+
+
 class AUSM(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config: Union[ModelConfig, str]):
         super().__init__()
         cfg = config if isinstance(config, ModelConfig) else load_config(config)
         self.config = cfg
@@ -80,24 +85,25 @@ class AUSM(nn.Module):
 
     # -- shapes and state ----------------------------------------------------------
     @staticmethod
-    def feature_size(hw):
+    def feature_size(hw: Tuple[int, int]) -> Tuple[int, int]:
         """(h, w) of the 1/8 map for a model input of size hw (a multiple of 32)."""
         return hw[0] // 8, hw[1] // 8
 
     @staticmethod
-    def mask_size(hw):
+    def mask_size(hw: Tuple[int, int]) -> Tuple[int, int]:
+        """(h, w) of the mask logits and history masks (1/4) for a model input of size hw."""
         return hw[0] // 4, hw[1] // 4
 
-    def state_names(self):
+    def state_names(self) -> List[str]:
         return ["prev_x"] + [
             f"compressor.{i}.{k}" for i in range(len(self.compressor.layers)) for k in ("conv_state", "ssm_state")
         ]
 
-    def state_shapes(self, batch, hw):
+    def state_shapes(self, batch: int, hw: Tuple[int, int]) -> List[Tuple[int, ...]]:
         h, w = self.feature_size(hw)
         return [(batch, self.config.hidden_dim, h, w)] + self.compressor.state_shapes(batch * h * w)
 
-    def initial_state(self, batch, hw, device=None):
+    def initial_state(self, batch: int, hw: Tuple[int, int], device: Optional[torch.device] = None) -> State:
         """The state before the first frame: X_0 = start token, SSM states zero."""
         h, w = self.feature_size(hw)
         prev_x = self.marker.start(batch, h, w).detach().clone().float()
@@ -105,11 +111,11 @@ class AUSM(nn.Module):
             prev_x = prev_x.to(device)
         return [prev_x] + self.compressor.initial_state(batch * h * w, prev_x.device)
 
-    def state_bytes(self, batch, hw):
+    def state_bytes(self, batch: int, hw: Tuple[int, int]) -> int:
         return sum(4 * torch.Size(s).numel() for s in self.state_shapes(batch, hw))
 
     # -- shared pieces -------------------------------------------------------------
-    def encode(self, images):
+    def encode(self, images: torch.Tensor) -> Tuple[List[torch.Tensor], torch.Tensor]:
         """images: [N, 3, H, W] RGB in [0, 1] -> (levels [1/32, 1/16, 1/8], mask features)."""
         x = (images * 255.0 - self.pixel_mean) / self.pixel_std
         return self.pixel_decoder(self.backbone(x))
@@ -123,7 +129,13 @@ class AUSM(nn.Module):
         return self.mask_decoder(id_queries, id_valid, [g, levels[0], levels[1]], mask_features, id_masks)
 
     # -- training path -------------------------------------------------------------
-    def forward_clip(self, frames, history, state=None, return_state=False):
+    def forward_clip(
+        self,
+        frames: torch.Tensor,
+        history: History,
+        state: Optional[State] = None,
+        return_state: bool = False,
+    ) -> Union[Outputs, Tuple[Outputs, State]]:
         """frames: [B, T, 3, H, W] RGB in [0, 1]; history: ``History``; state: optional
         carried state (from ``initial_state`` / a previous clip).
 
@@ -165,7 +177,15 @@ class AUSM(nn.Module):
     forward = forward_clip
 
     # -- streaming path ------------------------------------------------------------
-    def step(self, frame, state, id_slots, id_masks, id_valid, all_layers=False):
+    def step(
+        self,
+        frame: torch.Tensor,
+        state: State,
+        id_slots: torch.Tensor,
+        id_masks: torch.Tensor,
+        id_valid: torch.Tensor,
+        all_layers: bool = False,
+    ) -> Tuple[Union[Outputs, List[Outputs]], State]:
         """One frame. frame: [B, 3, H, W] RGB in [0, 1]; state: flat list from
         ``initial_state`` or the previous step; id_slots [B, K] long; id_masks
         [B, K, H/4, W/4]; id_valid [B, K] bool (masks are of the previous frame, or prompts).
@@ -184,5 +204,5 @@ class AUSM(nn.Module):
         return (outs if all_layers else outs[-1]), [x.float()] + ssm_state
 
 
-def build_model(config="tiny", **overrides):
+def build_model(config: Union[str, ModelConfig] = "tiny", **overrides) -> AUSM:
     return AUSM(load_config(config, **overrides))
