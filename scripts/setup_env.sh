@@ -36,15 +36,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   "$PYTHON" -m venv "$VENV" || die "could not create a virtual environment (on Debian/Ubuntu: apt-get install python3-venv)"
 fi
-req_hash="$(hash_of "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/setup.py")"
+req_hash="$(hash_of "$ROOT/pyproject.toml" "$ROOT/constraints.txt" "$ROOT/requirements-ros.txt" \
+  "$ROOT/requirements-nodeps.txt")"
 if [ "$(cat "$VENV/.ausm_requirements" 2>/dev/null)" != "$req_hash" ]; then
   say "installing Python packages (PyTorch CPU, ROS 2 wheels, ...)"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$ROOT/requirements.txt"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -r "$ROOT/requirements-nodeps.txt"
-  # compat mode puts the checkout itself on sys.path, so the generated
-  # ausm_ros.msg in .ros_prefix can join the same package (see ausm_ros/__init__.py).
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps \
-    --config-settings editable_mode=compat -e "$ROOT"
+  pip_install() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@"; }
+  # the project with every extra, at the exact versions of constraints.txt; compat mode puts
+  # the checkout itself on sys.path, so the generated ausm_ros.msg in .ros_prefix can join
+  # the same package (see ausm_ros/__init__.py)
+  pip_install -c "$ROOT/constraints.txt" --config-settings editable_mode=compat -e "$ROOT[dev]"
+  pip_install -c "$ROOT/constraints.txt" -r "$ROOT/requirements-ros.txt"
+  pip_install --no-deps -r "$ROOT/requirements-nodeps.txt"
   echo "$req_hash" > "$VENV/.ausm_requirements"
 fi
 # colcon must not mistake the wheels' share/*/package.xml for workspace packages.

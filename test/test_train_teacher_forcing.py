@@ -101,3 +101,41 @@ def test_more_instances_than_ids_leaves_the_rest_to_detection():
     cfg = TeacherForcingConfig(prompt_prob=1.0)
     plan = plan_instances(visible_frames(clip), num_ids=4, rng=np.random.default_rng(0), cfg=cfg)
     assert (plan.slot >= 0).sum() == 4 and (plan.switch < 2).sum() == 4
+
+
+def test_own_predictions_replace_the_history_after_the_switch_as_the_session_would():
+    from ausm_train.train.own_predictions import own_prediction_history
+
+    clip = two_objects()
+    plan = InstancePlan(slot=np.array([5, 2]), switch=np.array([1, 2]), kind=np.array([MASK_PROMPT, MASK_PROMPT]))
+    history, _ = build_batch([clip], [plan], np.random.default_rng(0), TeacherForcingConfig())
+    K, (h, w) = history.id_slots.shape[-1], history.id_masks.shape[-2:]
+    Q = K + 3  # detection rows after the ID rows are ignored
+    logits = torch.full((2, 1, T, Q, h, w), -5.0)
+    logits[-1, 0, :, :, :4, :4] = 5.0  # every row predicts the same top-left square
+    objectness = torch.full((2, 1, T, Q), 5.0)
+    objectness[-1, 0, 2, 0] = -5.0  # row 0 says "absent" at frame 2
+    own = own_prediction_history({"mask_logits": logits, "objectness_logits": objectness}, history)
+    square = torch.zeros(h, w)
+    square[:4, :4] = 1.0
+    for k, switch in enumerate([1, 2]):
+        # up to and including the switch frame: the teacher-forced marks (the prompt)
+        assert torch.equal(own.id_masks[0, : switch + 1, k], history.id_masks[0, : switch + 1, k])
+        for t in range(switch + 1, T):
+            expected = torch.zeros(h, w) if (k, t - 1) == (0, 2) else square
+            assert torch.equal(own.id_masks[0, t, k], expected), (k, t)
+    assert torch.equal(own.id_valid, history.id_valid) and torch.equal(own.id_slots, history.id_slots)
+
+
+def test_jpeg_artifacts_reencode_a_whole_clip_at_one_quality():
+    from ausm_train.data.augment import JpegArtifacts
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(3, 32, 48, 3), dtype=np.uint8)
+    frames[:, 8:24, 8:40] = (200, 30, 30)
+    assert JpegArtifacts(prob=0.0)(frames, rng) is frames
+    out = JpegArtifacts(prob=1.0, quality=(40, 40))(frames, rng)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, frames)
+    # the flat red block survives in colour (RGB order kept), the noise does not
+    assert np.abs(out[:, 12:20, 12:36].astype(int) - (200, 30, 30)).mean() < 20
