@@ -61,6 +61,7 @@ class SessionSettings:
     top_k: int = 10  # most new objects started in one frame
     release_after_frames: int = 30  # release an object after this many absent frames
     new_object_max_overlap: float = 0.5  # skip detections mostly covered by tracked objects
+    duplicate_iou: float = 0.8  # two tracks whose masks overlap more are one object (> 1: off)
     class_head: Optional[str] = None  # dataset head for class ids (None: the first)
     point_radius: Optional[float] = None  # px; None: max(4, 2.5% of the shorter side)
 
@@ -331,7 +332,7 @@ class StreamSession:
             if q.action == PromptAction.ADD:
                 if not tracks.num_free():  # cannot happen via prompt(); never wedge the stream
                     continue
-                slot = tracks.allocate(q.track_id, q.class_id)
+                slot = tracks.allocate(q.track_id, q.class_id, prompted=True)
                 current = torch.zeros(grid, device=masks.device)
             elif slot is None:  # REFINE of a track released between the prompt and this frame
                 continue
@@ -351,8 +352,9 @@ class StreamSession:
         obj = out["objectness_logits"][0].sigmoid()  # [Q]
         fg = logits > s.mask_threshold
         present = valid & (obj[:S] > s.presence_threshold) & fg[:S].flatten(1).any(1)
+        released = self._merge_duplicates(fg[:S], present, tracks)
         next_masks = fg[:S].float() * present[:, None, None]
-        released = [tid for _, tid in tracks.update_presence(present.cpu().numpy(), s.release_after_frames)]
+        released += [tid for _, tid in tracks.update_presence(present.cpu().numpy(), s.release_after_frames)]
         rows = [int(r) for r in torch.nonzero(present).flatten()]  # ID rows = slots
         slots = list(rows)
 
@@ -375,6 +377,33 @@ class StreamSession:
                 slots.append(slot)
 
         return self._result(out, rows, slots, tracks, fit), next_masks, released
+
+    def _merge_duplicates(self, fg: torch.Tensor, present: torch.Tensor, tracks: TrackTable) -> List[int]:
+        """One object, one id: when two tracks' masks overlap above ``duplicate_iou`` their
+        ID rows have converged on one object, and the track started later is released
+        (a discovered one before a prompted one; two prompted tracks are both kept, the
+        caller asked for them). Updates ``present`` in place; returns the released ids."""
+        rows = torch.nonzero(present).flatten()
+        if len(rows) < 2 or self.settings.duplicate_iou > 1:
+            return []
+        m = fg[rows].flatten(1).float()
+        inter = m @ m.T
+        area = m.sum(1)
+        iou = inter / (area[:, None] + area[None, :] - inter).clamp(min=1)
+        released = []
+        for i, j in torch.nonzero(torch.triu(iou > self.settings.duplicate_iou, diagonal=1)).tolist():
+            a, b = int(rows[i]), int(rows[j])
+            if not (present[a] and present[b]):
+                continue  # one of them already went in an earlier pair
+            pa, pb = tracks.prompted(a), tracks.prompted(b)
+            if pa and pb:
+                continue
+            # the discovered one goes; between equals, the younger (ids only grow)
+            drop = b if pa or (not pb and tracks.track_id_of(a) < tracks.track_id_of(b)) else a
+            released.append(tracks.track_id_of(drop))
+            tracks.release(drop)
+            present[drop] = False
+        return released
 
     def _result(
         self, out: StepOutputs, rows: List[int], slots: List[int], tracks: TrackTable, fit: Letterbox

@@ -39,6 +39,7 @@ class TrackTable:
         self._absent = np.zeros(n, dtype=np.int64)  # consecutive frames absent
         self._slot_class = np.full(n, -1, dtype=np.int64)  # class given by a prompt
         self._reported = np.zeros(n, dtype=bool)  # track already in some FrameResult
+        self._prompted = np.zeros(n, dtype=bool)  # started by a caller's prompt, not discovery
         self._free: List[int] = list(range(n))
 
     # -- queries -----------------------------------------------------------------
@@ -71,6 +72,10 @@ class TrackTable:
     def class_of(self, slot: int) -> int:
         """The class a prompt gave the track in ``slot``, -1 when none."""
         return int(self._slot_class[slot])
+
+    def prompted(self, slot: int) -> bool:
+        """Whether the track in ``slot`` was started by a prompt (else by discovery)."""
+        return bool(self._prompted[slot])
 
     def active_ids(self) -> List[int]:
         return [int(t) for t in self._slot_track[self.active]]
@@ -116,7 +121,7 @@ class TrackTable:
         self._reserved |= {int(r) for r in counter.get("reserved", ()) if int(r) >= self._next_id}
 
     # -- slots -------------------------------------------------------------------
-    def allocate(self, track_id: int, class_id: int = -1) -> int:
+    def allocate(self, track_id: int, class_id: int = -1, prompted: bool = False) -> int:
         """Give ``track_id`` the next free slot; returns the slot."""
         if not self._free:
             raise RuntimeError("no free ID slot")
@@ -125,6 +130,7 @@ class TrackTable:
         self._absent[slot] = 0
         self._slot_class[slot] = class_id
         self._reported[slot] = False
+        self._prompted[slot] = prompted
         return slot
 
     def refresh(self, slot: int, class_id: int = -1) -> None:
@@ -138,6 +144,7 @@ class TrackTable:
         self._absent[slot] = 0
         self._slot_class[slot] = -1
         self._reported[slot] = False
+        self._prompted[slot] = False
         self._free.append(int(slot))
 
     def update_presence(self, present: np.ndarray, release_after_frames: int) -> List[Tuple[int, int]]:
@@ -171,6 +178,7 @@ class TrackTable:
             "absent": self._absent.tolist(),
             "slot_class": self._slot_class.tolist(),
             "reported": self._reported.tolist(),
+            "prompted": self._prompted.tolist(),
             "free": list(self._free),
             "next_id": self._next_id,
             "reserved": sorted(self._reserved),
@@ -183,6 +191,8 @@ class TrackTable:
         t._absent = np.array(d["absent"], dtype=np.int64)
         t._slot_class = np.array(d["slot_class"], dtype=np.int64)
         t._reported = np.array(d["reported"], dtype=bool)
+        # snapshots from before the flag: every track counts as discovered
+        t._prompted = np.array(d.get("prompted", [False] * t.num_slots), dtype=bool)
         t._free = [int(s) for s in d["free"]]
         t._next_id = int(d["next_id"])
         t._reserved = set(int(r) for r in d["reserved"])
