@@ -43,9 +43,10 @@ def check_parity(rep):
 
 def test_session_matches_torch_session(model_and_runner):
     model, runner = model_and_runner
-    # random weights give faint, overlapping detections at this size: looser discovery
-    # settings let several of them start tracks, so discovery is really exercised
-    settings = SessionSettings(new_object_max_overlap=0.95, mask_threshold=-0.3)
+    # random weights give faint, overlapping detections at this size, and the ID rows' mask
+    # prior spreads the prompted masks: looser discovery settings let several detections
+    # start tracks, so discovery is really exercised
+    settings = SessionSettings(new_object_max_overlap=0.99, mask_threshold=-0.3)
     rep = compare_sessions(TorchStepRunner(model), runner, num_frames=24, frame_hw=FRAME_HW, settings=settings)
     check_parity(rep)
     assert rep.new_tracks - 2 >= 3  # discoveries beyond the two prompted objects
