@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ausm.config import parse_size
 from ausm_ros.bag import BagError
 from ausm_ros.bag.replay import MODES, NodeOptions, ReplayOptions
 from ausm_ros.bag.writing import (
@@ -46,10 +47,7 @@ def progress(enabled):
 
 
 def size(text):
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 320x240, not {text!r}") from None
+    w, h = parse_size(text)
     if w < 8 or h < 8:
         raise argparse.ArgumentTypeError(f"size {text} is too small (at least 8x8)")
     return w, h
