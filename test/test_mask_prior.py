@@ -3,6 +3,7 @@ the row predicts; rows without a history mask (absent objects) and detection row
 checkpoints saved before the prior existed load with a zero gain, unchanged."""
 
 import torch
+from helpers.model import SMALL
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -10,20 +11,6 @@ from ausm.checkpoint import load_checkpoint, save_checkpoint
 from ausm.config import ModelConfig
 from ausm.model import AUSM, History
 from ausm.modules.mask_decoder import PRIOR_KEYS
-
-SMALL = dict(
-    input_size=[64, 64],
-    hidden_dim=32,
-    num_heads=2,
-    ffn_dim=32,
-    mask_decoder_ffn_dim=32,
-    compressor_layers=1,
-    history_decoder_layers=1,
-    num_ids=4,
-    num_det_queries=3,
-    backbone_args={"channels": [8, 8, 16, 16], "blocks": [1, 1, 1, 1]},
-    ssm_args={"d_state": 4, "d_conv": 4, "expand": 1, "chunk_size": 4},
-)
 
 
 def _model(gain):

@@ -5,26 +5,13 @@ it was on (the shipped demo checkpoint) and are refused when it was off."""
 
 import pytest
 import torch
+from helpers.model import SMALL
 
 from ausm.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
 from ausm.config import ModelConfig, load_config
 from ausm.model import AUSM
 from ausm.modules.id_buffer import IDBuffer
 from ausm.modules.mask_decoder import MaskDecoder
-
-SMALL = dict(
-    input_size=[64, 64],
-    hidden_dim=32,
-    num_heads=2,
-    ffn_dim=32,
-    mask_decoder_ffn_dim=32,
-    compressor_layers=1,
-    history_decoder_layers=1,
-    num_ids=4,
-    num_det_queries=3,
-    backbone_args={"channels": [8, 8, 16, 16], "blocks": [1, 1, 1, 1]},
-    ssm_args={"d_state": 4, "d_conv": 4, "expand": 1, "chunk_size": 4},
-)
 
 
 def test_no_decoder_order_switch_is_left():

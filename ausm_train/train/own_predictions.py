@@ -21,11 +21,17 @@ from __future__ import annotations
 import torch
 
 from ausm import History
+from ausm.session import SessionSettings
+
+_SESSION = SessionSettings()  # the thresholds the session marks history with
 
 
 @torch.no_grad()
 def own_prediction_history(
-    out: dict, history: History, mask_threshold: float = 0.0, presence_threshold: float = 0.5
+    out: dict,
+    history: History,
+    mask_threshold: float = _SESSION.mask_threshold,
+    presence_threshold: float = _SESSION.presence_threshold,
 ) -> History:
     """``out``: the model's outputs for ``history`` (``forward_clip`` layout, last layer
     used); returns a History whose ID masks after each row's first valid frame are the
