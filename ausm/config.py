@@ -50,6 +50,10 @@ class ModelConfig:
     num_det_queries: int = 100  # N_det, learned detection queries
     num_classes: Dict[str, int] = field(default_factory=lambda: {"coco": 80})
     marker_eps: float = 1e-6  # epsilon of the Token Mark average
+    # History masks are carried to the new frame by colour affinity within this many
+    # pixels of the model input before they are read (ausm/propagation.py); 0: off, as
+    # every checkpoint trained before it.
+    history_propagation: int = 0
     # Class names per class head (dataset name -> names in class-index order, at most
     # num_classes[head] of them); empty when unknown. Training writes them from its
     # data sets; the ROS node publishes them (LabelInfo, detection labels).

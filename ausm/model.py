@@ -34,11 +34,14 @@ from .modules.layers import sine_position_embedding
 class History:
     """Teacher-forced history of a clip. For frame t: which ID slots are allocated
     (``id_slots`` [B, T, K] long, < 0 = padding; ``id_valid`` [B, T, K] bool) and their
-    masks from frame t-1 (``id_masks`` [B, T, K, H/4, W/4] in [0, 1]; at t = 0, the prompts)."""
+    masks from frame t-1 (``id_masks`` [B, T, K, H/4, W/4] in [0, 1]; at t = 0, the prompts).
+    ``id_current`` [B, T, K] bool, when given, marks masks that are already of frame t
+    (prompts); the others are carried to frame t by ``ausm.propagation.align_history``."""
 
     id_slots: torch.Tensor
     id_masks: torch.Tensor
     id_valid: torch.Tensor
+    id_current: Optional[torch.Tensor] = None
 
     @staticmethod
     def empty(batch: int, frames: int, mask_hw: Tuple[int, int], device=None) -> "History":

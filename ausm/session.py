@@ -44,6 +44,7 @@ from .config import ModelConfig
 from .letterbox import Letterbox
 from .model import AUSM
 from .prompts import Prompt, PromptAction, RasterisedPrompt, rasterise
+from .propagation import affinities, propagate
 from .runtimes.base import StepOutputs, StepRunner
 from .runtimes.torch_runner import TorchStepRunner
 from .tracks import TrackTable, check_track_id_type
@@ -170,6 +171,7 @@ class StreamSession:
         self.image_hw: Optional[Tuple[int, int]] = None  # size of the last frame
         self._state: Optional[List[torch.Tensor]] = None  # the model's recurrent state
         self._masks: Optional[torch.Tensor] = None  # history masks [num_ids, H/4, W/4]
+        self._image: Optional[torch.Tensor] = None  # the last frame at the model input, [1, 3, H, W]
         self._pending: List[RasterisedPrompt] = []
 
     # -- prompts -----------------------------------------------------------------
@@ -298,6 +300,12 @@ class StreamSession:
             if self._masks is not None
             else torch.zeros(self.config.num_ids, mh, mw, device=self.device)
         )
+        radius = self.config.history_propagation
+        moving = torch.nonzero(masks.flatten(1).amax(1) > 0).flatten()
+        if radius > 0 and self._image is not None and len(moving):
+            # last frame's masks moved onto this frame before its prompts (which already are
+            # of this frame) are painted in, as training aligns teacher-forced history
+            masks[moving] = propagate(masks[moving][None], affinities(self._image, image, radius))[0]
         released = self._apply_prompts(tracks, masks, (mh, mw), fit)
 
         valid = torch.from_numpy(tracks.active).to(self.device)
@@ -306,7 +314,7 @@ class StreamSession:
         result, masks, more_released = self._ingest(out, tracks, valid, fit)
         released += more_released
 
-        self.tracks, self._state, self._masks = tracks, state, masks
+        self.tracks, self._state, self._masks, self._image = tracks, state, masks, image
         self.model_hw, self.image_hw = model_hw, (H, W)
         self._pending = []
         self.frame_index += 1
@@ -444,7 +452,7 @@ class StreamSession:
     # -- state size and persistence --------------------------------------------------
     def state_bytes(self) -> int:
         """Bytes of recurrent state this stream holds (model state + history masks)."""
-        tensors = (self._state or []) + ([self._masks] if self._masks is not None else [])
+        tensors = (self._state or []) + [t for t in (self._masks, self._image) if t is not None]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def snapshot(self, path: PathLike) -> None:
@@ -452,6 +460,8 @@ class StreamSession:
         tensors = {f"state.{i}": t.detach().cpu().contiguous() for i, t in enumerate(self._state or [])}
         if self._masks is not None:
             tensors["history_masks"] = self._masks.cpu().contiguous()
+        if self._image is not None:
+            tensors["last_image"] = self._image.cpu().contiguous()
         pending = []
         for i, q in enumerate(self._pending):
             rasters = q.rasters()
@@ -508,6 +518,7 @@ class StreamSession:
         self.image_hw = tuple(meta["image_hw"]) if meta["image_hw"] else None
         self._state = [tensors[f"state.{i}"].to(self.device) for i in range(meta["num_state"])] or None
         self._masks = tensors["history_masks"].to(self.device) if "history_masks" in tensors else None
+        self._image = tensors["last_image"].to(self.device) if "last_image" in tensors else None
         self._pending = []
         for i, q in enumerate(meta["pending"]):
             rasters = {k: tensors[f"pending.{i}.{k}"].numpy() for k in q["rasters"]}

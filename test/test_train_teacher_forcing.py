@@ -46,6 +46,8 @@ def test_discovered_instance_detected_until_switch_then_tracked_with_previous_ma
     for t in range(T):
         expected = pooled(clip.masks[0, t - 1]) if t >= 3 else torch.zeros(8, 8)
         assert torch.equal(history.id_masks[0, t, 0], expected), t
+    # a detection's mark is of the frame before the switch: propagation moves it
+    assert not history.id_current.any()
 
 
 def test_mask_prompt_marks_its_own_frame_and_tracks_through_absence():
@@ -58,6 +60,8 @@ def test_mask_prompt_marks_its_own_frame_and_tracks_through_absence():
     assert not targets.detect[0, :, 1].any()
     assert torch.equal(history.id_masks[0, 1, k], pooled(clip.masks[1, 1]))  # the prompt frame itself
     assert torch.equal(history.id_masks[0, 2, k], pooled(clip.masks[1, 1]))  # then the previous frame
+    # only the prompt is already of its frame (ausm.propagation leaves it where it is)
+    assert history.id_current[0, :, k].tolist() == [False, True, False, False, False]
     assert torch.equal(history.id_masks[0, 4, k], torch.zeros(8, 8))  # absent at 3: empty mark
     assert history.id_valid[0, 3, k] and history.id_valid[0, 4, k]  # ...but the ID stays
     # tracking target of frame 3 is "absent"

@@ -47,4 +47,4 @@ def own_prediction_history(
     # frames strictly after the row's first valid (switch) frame
     after_switch = history.id_valid.long().cumsum(dim=1) >= 2
     masks = torch.where(after_switch[..., None, None], previous, history.id_masks)
-    return History(history.id_slots, masks * history.id_valid[..., None, None], history.id_valid)
+    return History(history.id_slots, masks * history.id_valid[..., None, None], history.id_valid, history.id_current)

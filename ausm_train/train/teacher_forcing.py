@@ -169,14 +169,16 @@ def build_batch(clips: Sequence, plans: Sequence[InstancePlan], rng, cfg, device
         if K
         else None
     )
+    current = np.zeros((B, T, K), dtype=bool)  # prompts are masks of their own frame
     for b in range(B):
         for k, i in enumerate(tracked[b]):
             if plans[b].kind[i] != DISCOVERED:
                 id_masks[b, plans[b].switch[i], k] = marks[b, k]
+                current[b, plans[b].switch[i], k] = True
     id_valid_t = torch.from_numpy(id_valid).to(device)
     id_masks = id_masks * id_valid_t[..., None, None]
 
-    history = History(torch.from_numpy(id_slots).to(device), id_masks, id_valid_t)
+    history = History(torch.from_numpy(id_slots).to(device), id_masks, id_valid_t, torch.from_numpy(current).to(device))
     targets = Targets(
         masks_t,
         torch.from_numpy(categories).to(device),

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from ausm import build_model
 from ausm.checkpoint import import_backbone, load_weights, save_checkpoint
 from ausm.modules import IDBuffer
+from ausm.propagation import align_history, clip_affinities
 
 from .checkpointing import load_training_state, save_training_state, set_rng_state
 from .data_factory import EpochItems, ResumableBatches, build_dataset
@@ -290,9 +291,14 @@ class Trainer:
             batch.clips, self.model.config.num_ids, rng, cfg.teacher_forcing, self.device
         )
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        radius = self.model.config.history_propagation
+        weights = clip_affinities(frames, radius) if radius > 0 and frames.shape[1] > 1 else None
+        align = (lambda h: h) if weights is None else (lambda h: align_history(h, weights))
+        aligned = align(history)
         if cfg.mode == "parallel" and rng.random() < cfg.teacher_forcing.own_prediction_prob:
             with torch.no_grad(), autocast:
-                history = own_prediction_history(self.model(frames, history), history)
+                aligned = align(own_prediction_history(self.model(frames, aligned), history))
+        history = aligned
         with autocast:
             if cfg.mode == "parallel":
                 out = self.ddp_model(frames, history)
