@@ -11,6 +11,7 @@ service or a RESET prompt instead of a deactivate/activate cycle.
 
 import os
 import re
+import threading
 import time
 
 import rclpy
@@ -153,6 +154,10 @@ class PerceptionNode(Node):
             raise ConfigError(f"stream names must be unique, got {names}; set stream_names")
         self.state_dir = os.path.expanduser(p["state_dir"]) if p["state_dir"] else default_state_dir()
 
+        # main() spins one thread, where these groups change nothing except that a service
+        # coroutine holds its (mutually exclusive) group while it awaits the inference thread:
+        # services are still answered one at a time, while images and prompts keep coming.
+        # Under a multi-threaded executor the groups keep the same guarantees.
         self._topic_group = ReentrantCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
         self.streams = {}
@@ -442,30 +447,70 @@ class PerceptionNode(Node):
         else:
             self._reject(pending, str(error), self.streams[name].stats)
 
-    def _wait(self, worker, pending):
-        waiter = worker.submit(pending)
-        if waiter.done.wait(self.params["service_timeout_sec"]):
-            return waiter.outcome
-        if worker.withdraw(waiter):
-            # Still one ack per prompt: the withdrawn one is acknowledged as rejected.
-            self._acknowledge(
-                pending,
-                Applied(
-                    PromptAck.REJECTED,
-                    pending.object_id or 0,
-                    f"no frame arrived within {self.params['service_timeout_sec']} s; prompt withdrawn",
-                ),
-            )
-            return None
-        waiter.done.wait()  # applied while we were withdrawing it
-        return waiter.outcome
+    # -- services: coroutines that await the inference thread --------------------------------
+    async def _finished(self, worker, queue, timeout):
+        """Queue work on a stream's inference thread and await its end without blocking the
+        executor's one thread (main() explains why one): ``queue(on_done)`` queues it (worker.submit
+        or worker.run_between_frames) and returns it. The work, once finished; None when
+        ``timeout`` seconds passed first and it was withdrawn, so it never runs."""
+        done = self.executor.create_future()
+        # set_result from another thread wakes the executor only through a done callback
+        # (it is scheduled as an executor task); without one the awaiting coroutine is not resumed.
+        done.add_done_callback(lambda _: None)
+        item = queue(lambda: done.set_result(True))
 
-    def _on_add_object(self, request, response):
+        def expire():
+            # Exactly one set_result: either withdrawn here, or the inference thread has taken
+            # it and its on_done comes when it ends.
+            if worker.withdraw(item):
+                done.set_result(False)
+
+        # A wall-clock thread, like the blocking wait before it: an rclpy timer would follow
+        # sim time (a paused bag would never time out), and in the service callback group it
+        # could not run while this call holds the group.
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True  # a pending call must not keep a stopping node alive
+        timer.start()
+        try:
+            return item if await done else None
+        finally:
+            timer.cancel()
+
+    async def _wait(self, worker, pending):
+        """The outcome of a service prompt once a frame took it; None when none did within
+        service_timeout_sec (the prompt is withdrawn)."""
+        timeout = self.params["service_timeout_sec"]
+        waiter = await self._finished(worker, lambda on_done: worker.submit(pending, on_done), timeout)
+        if waiter is not None:
+            return waiter.outcome
+        # Still one ack per prompt: the withdrawn one is acknowledged as rejected.
+        self._acknowledge(
+            pending,
+            Applied(
+                PromptAck.REJECTED,
+                pending.object_id or 0,
+                f"no frame arrived within {timeout} s; prompt withdrawn",
+            ),
+        )
+        return None
+
+    async def _call(self, worker, fn):
+        """``fn(session)`` run on the stream's inference thread between frames: its result, or
+        raises its error, or TimeoutError after service_timeout_sec (then it never runs)."""
+        timeout = self.params["service_timeout_sec"]
+        task = await self._finished(worker, lambda on_done: worker.run_between_frames(fn, on_done), timeout)
+        if task is None:
+            raise TimeoutError(f"stream '{worker.name}' was busy for {timeout} s")
+        if task.error is not None:
+            raise task.error
+        return task.result
+
+    async def _on_add_object(self, request, response):
         try:
             pending = from_object_prompt(request.prompt, source="service")
             if pending.action not in (PromptAction.ADD, PromptAction.REFINE):
                 raise PromptError("add_object takes ADD or REFINE prompts; use remove_object / reset_stream")
-            outcome = self._wait(self._stream_for(pending.stream), pending)
+            outcome = await self._wait(self._stream_for(pending.stream), pending)
         except PromptError as error:
             response.success, response.message = False, str(error)
             return response
@@ -478,7 +523,7 @@ class PerceptionNode(Node):
             response.message = outcome.message
         return response
 
-    def _on_remove_object(self, request, response):
+    async def _on_remove_object(self, request, response):
         try:
             worker = self._stream_for(request.stream)
             pending = PendingPrompt(
@@ -491,7 +536,7 @@ class PerceptionNode(Node):
             )
             if pending.object_id is None:
                 raise PromptError("object_id 0 is not a track id")
-            outcome = self._wait(worker, pending)
+            outcome = await self._wait(worker, pending)
         except PromptError as error:
             response.success, response.message = False, str(error)
             return response
@@ -531,28 +576,26 @@ class PerceptionNode(Node):
 
         return load
 
-    def _on_save_state(self, request, response):
-        return self._state_service(
-            request,
-            response,
-            "saved",
-            lambda w, path: w.call(lambda session: self._save(session, path), self.params["service_timeout_sec"]),
-        )
+    async def _on_save_state(self, request, response):
+        async def save(worker, path):
+            await self._call(worker, lambda session: self._save(session, path))
 
-    def _on_load_state(self, request, response):
-        def load(worker, path):
+        return await self._state_service(request, response, "saved", save)
+
+    async def _on_load_state(self, request, response):
+        async def load(worker, path):
             if not os.path.isfile(path):
                 raise ValueError(f"no snapshot at {path}")
-            worker.call(self._restore(worker, path), self.params["service_timeout_sec"])
+            await self._call(worker, self._restore(worker, path))
 
-        return self._state_service(request, response, "restored", load)
+        return await self._state_service(request, response, "restored", load)
 
     @staticmethod
     def _save(session, path):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         session.snapshot(path)  # atomic: a temporary file renamed over the old one
 
-    def _state_service(self, request, response, verb, action):
+    async def _state_service(self, request, response, verb, action):
         try:
             targets = self._state_targets(request)
         except PromptError as error:
@@ -561,7 +604,7 @@ class PerceptionNode(Node):
         done, failed = [], []
         for worker, path in targets:
             try:
-                action(worker, path)
+                await action(worker, path)
                 done.append(path)
             except (OSError, ValueError, TimeoutError) as error:
                 failed.append(f"{worker.name}: {error}")
@@ -642,7 +685,14 @@ def main(args=None):
             # not a traceback, and a non-zero exit for launch files and supervisors.
             rclpy.logging.get_logger("ausm_perception").fatal(f"cannot start: {error}")
             raise SystemExit(2) from None
-        executor = rclpy.executors.MultiThreadedExecutor(num_threads=4)
+        # One executor thread: the hop from the DDS receive thread to the image callback took
+        # 0.9 ms with it and 2.1 ms with a 4-thread MultiThreadedExecutor (profiled on the frames
+        # of bench/node_latency.py): 1.2 ms of the node's 5.6-6.6 ms overhead over session.step.
+        # It needs every callback to return at once: the image callback only fills a mailbox,
+        # and the services that wait for the inference thread are coroutines (_finished).
+        # Not rclpy's EventsExecutor, as fast: it does not resume a coroutine awaiting a Future
+        # set from another thread.
+        executor = rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok():
             try:

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional
+from typing import Callable, List, Optional
 
 from ausm.prompts import PromptAction
 from ausm_ros.image_conversion import ImageError, check_compressed, check_image, compressed_to_rgb, image_to_rgb
@@ -33,19 +33,23 @@ class Applied:
 
 
 class _Waiter:
-    def __init__(self, pending: PendingPrompt):
+    """A queued prompt. ``on_done`` (if given) is called once with no arguments when it ended
+    (``outcome`` set), on whichever thread ended it: the node's services await it that way."""
+
+    def __init__(self, pending: PendingPrompt, on_done: Optional[Callable[[], None]] = None):
         self.pending = pending
-        self.done = threading.Event()
+        self.on_done = on_done
         self.outcome: Optional[Applied] = None
         self.since = time.monotonic()
 
 
 class _Task:
-    """A function to run on the inference thread, between frames (state save/load)."""
+    """A function to run on the inference thread, between frames (state save/load);
+    ``on_done()`` is called there once it ran (``result`` or ``error`` set)."""
 
-    def __init__(self, fn: Callable):
+    def __init__(self, fn: Callable, on_done: Callable[[], None]):
         self.fn = fn
-        self.done = threading.Event()
+        self.on_done = on_done
         self.result = None
         self.error: Optional[BaseException] = None
 
@@ -159,18 +163,21 @@ class StreamWorker:
             return
         self.stats.frame_received(replaced)
 
-    def submit(self, pending: PendingPrompt) -> _Waiter:
-        waiter = _Waiter(pending)
+    def submit(self, pending: PendingPrompt, on_done: Optional[Callable[[], None]] = None) -> _Waiter:
+        waiter = _Waiter(pending, on_done)
         with self._cv:
             self._prompts.append(waiter)
         return waiter
 
-    def withdraw(self, waiter: _Waiter) -> bool:
-        """Take back a prompt not applied yet (a service call that timed out)."""
+    def withdraw(self, item) -> bool:
+        """Take back a prompt (from submit) or a task (from run_between_frames) not taken by
+        the inference thread yet (a service call that timed out). True: it will never run and
+        its on_done is never called; False: it was taken and on_done comes when it ends."""
         with self._cv:
-            if waiter in self._prompts:
-                self._prompts.remove(waiter)
-                return True
+            for queue in (self._prompts, self._tasks):
+                if item in queue:
+                    queue.remove(item)
+                    return True
         return False
 
     def request_reset(self, reason: str) -> None:
@@ -183,22 +190,15 @@ class StreamWorker:
         with self._cv:
             self._session_settings = {**(self._session_settings or {}), **changes}
 
-    def call(self, fn: Callable, timeout: float) -> Any:
-        """Run ``fn(session)`` on the inference thread between frames; its result, or raises
-        its error, or TimeoutError."""
-        task = _Task(fn)
+    def run_between_frames(self, fn: Callable, on_done: Callable[[], None]) -> _Task:
+        """Queue ``fn(session)`` for the inference thread, between frames; ``on_done()`` is
+        called there once it ran, with its result in ``task.result`` or its error in
+        ``task.error``. Never waits: callers that give up use withdraw()."""
+        task = _Task(fn, on_done)
         with self._cv:
             self._tasks.append(task)
             self._cv.notify_all()
-        if not task.done.wait(timeout):
-            with self._cv:
-                if task in self._tasks:
-                    self._tasks.remove(task)
-                    raise TimeoutError(f"stream '{self.name}' was busy for {timeout} s")
-            task.done.wait()
-        if task.error is not None:
-            raise task.error
-        return task.result
+        return task
 
     def expire_prompts(self) -> None:
         """Reject prompts that waited longer than the horizon while the stream brought no
@@ -238,7 +238,7 @@ class StreamWorker:
                     task.result = task.fn(self.session)
                 except Exception as error:
                     task.error = error
-                task.done.set()
+                task.on_done()
             if changes:
                 self._apply_settings(changes)
             if reset_reason:
@@ -383,7 +383,8 @@ class StreamWorker:
 
     def _finish(self, waiter, outcome):
         waiter.outcome = outcome
-        waiter.done.set()
+        if waiter.on_done is not None:
+            waiter.on_done()
         self._acknowledge(waiter.pending, outcome)
 
     def reject_all_prompts(self, reason: str) -> None:
