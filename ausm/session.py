@@ -301,11 +301,13 @@ class StreamSession:
             else torch.zeros(self.config.num_ids, mh, mw, device=self.device)
         )
         radius = self.config.history_propagation
-        moving = torch.nonzero(masks.flatten(1).amax(1) > 0).flatten()
-        if radius > 0 and self._image is not None and len(moving):
+        if radius > 0 and self._image is not None:
             # last frame's masks moved onto this frame before its prompts (which already are
-            # of this frame) are painted in, as training aligns teacher-forced history
-            masks[moving] = propagate(masks[moving][None], affinities(self._image, image, radius))[0]
+            # of this frame) are painted in, as training aligns teacher-forced history; only
+            # the non-empty ones: propagation costs per mask
+            moving = torch.nonzero(masks.flatten(1).amax(1) > 0).flatten()
+            if len(moving):
+                masks[moving] = propagate(masks[moving][None], affinities(self._image, image, radius))[0]
         released = self._apply_prompts(tracks, masks, (mh, mw), fit)
 
         valid = torch.from_numpy(tracks.active).to(self.device)
