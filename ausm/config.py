@@ -54,6 +54,10 @@ class ModelConfig:
     # pixels of the model input before they are read (ausm/propagation.py); 0: off, as
     # every checkpoint trained before it.
     history_propagation: int = 0
+    # With propagation on, the session keeps history masks at the model input resolution and
+    # adds what the 1/4 grid loses of them back to the ID rows' mask logits with this gain
+    # (ausm.propagation.add_detail); 0: the network's upsampled logits alone.
+    history_detail_gain: float = 0.0
     # Class names per class head (dataset name -> names in class-index order, at most
     # num_classes[head] of them); empty when unknown. Training writes them from its
     # data sets; the ROS node publishes them (LabelInfo, detection labels).

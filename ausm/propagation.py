@@ -47,20 +47,61 @@ def affinities(prev: torch.Tensor, image: torch.Tensor, radius: int = RADIUS, te
     return torch.softmax(scores.mul_(-1.0 / temperature), dim=1)
 
 
-def propagate(masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """masks: [N, K, h, w] in [0, 1] on the 1/4 grid of the frames ``weights`` was made from
-    -> the masks carried to the new frame, same shape (area-pooled back to the grid)."""
-    N, K, h, w = masks.shape
-    H, W = weights.shape[-2:]
+def carry(masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """masks: [N, K, H, W] of the frame before, at the resolution ``weights`` was made at
+    -> the masks carried to the new frame, same shape."""
     side = int(round(weights.shape[1] ** 0.5))
     radius = side // 2
-    full = F.interpolate(masks.float(), size=(H, W), mode="bilinear", align_corners=False)
-    padded = F.pad(full, (radius,) * 4)
-    out = torch.zeros_like(full)
+    H, W = masks.shape[-2:]
+    padded = F.pad(masks.float(), (radius,) * 4)
+    out = torch.zeros(masks.shape, dtype=torch.float32, device=masks.device)
     for i in range(side * side):
         dy, dx = divmod(i, side)
         out.addcmul_(weights[:, i : i + 1], padded[:, :, dy : dy + H, dx : dx + W])
-    return F.adaptive_avg_pool2d(out, (h, w)).to(masks.dtype)
+    return out
+
+
+def propagate(masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """masks: [N, K, h, w] in [0, 1] on the 1/4 grid of the frames ``weights`` was made from
+    -> the masks carried to the new frame, same shape (area-pooled back to the grid)."""
+    h, w = masks.shape[-2:]
+    full = F.interpolate(masks.float(), size=weights.shape[-2:], mode="bilinear", align_corners=False)
+    return F.adaptive_avg_pool2d(carry(full, weights), (h, w)).to(masks.dtype)
+
+
+def carry_near(masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, radius: int = RADIUS) -> torch.Tensor:
+    """masks: [K, H, W] of ``prev`` ([1, 3, H, W]) at its resolution -> carried onto
+    ``image``. The same as ``carry`` over the whole frame, computed only within 2 * radius of
+    the masks' bounding box: nothing farther can receive any of them, and every pixel that
+    can has its whole neighbourhood inside (the cost follows the objects, not the frame)."""
+    moving = torch.nonzero(masks.flatten(1).amax(1) > 0).flatten()  # the cost is per mask
+    out = torch.zeros_like(masks)
+    if len(moving) == 0:
+        return out
+    nonzero = masks[moving].amax(0) > 0
+    H, W = nonzero.shape
+    rows, cols = torch.nonzero(nonzero.any(1)).flatten(), torch.nonzero(nonzero.any(0)).flatten()
+    y0, y1 = max(int(rows[0]) - 2 * radius, 0), min(int(rows[-1]) + 2 * radius + 1, H)
+    x0, x1 = max(int(cols[0]) - 2 * radius, 0), min(int(cols[-1]) + 2 * radius + 1, W)
+    # inside the image the crop's edge is farther than radius from any mask pixel's reach, so
+    # the padding affinities() puts there only meets pixels that receive nothing anyway
+    weights = affinities(prev[..., y0:y1, x0:x1], image[..., y0:y1, x0:x1], radius)
+    out[moving, y0:y1, x0:x1] = carry(masks[None, moving, y0:y1, x0:x1], weights)[0].to(masks.dtype)
+    return out
+
+
+def add_detail(logits: torch.Tensor, masks: torch.Tensor, grid: torch.Tensor, gain: float) -> torch.Tensor:
+    """The network reads history on its 1/4 grid and answers there; the history is known
+    finer. logits: [K, H, W] the ID rows' mask logits upsampled to the history masks'
+    resolution; masks: [K, H, W] those history masks; grid: [K, h, w] what the network read
+    (them, area-pooled). Adds ``gain`` x (what the grid lost of each non-empty mask, in the
+    same [-1, 1] scale as the decoder's mask prior), so boundaries that moved with the image
+    stay sharp instead of being redrawn at 1/4."""
+    if gain == 0 or masks.shape[0] == 0:
+        return logits
+    coarse = F.interpolate(grid[None].float(), size=masks.shape[-2:], mode="bilinear", align_corners=False)[0]
+    present = (grid.flatten(1).amax(1) > 0).to(logits.dtype)[:, None, None]
+    return logits + gain * 2.0 * (masks - coarse).to(logits.dtype) * present
 
 
 @torch.no_grad()

@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -44,7 +45,7 @@ from .config import ModelConfig
 from .letterbox import Letterbox
 from .model import AUSM
 from .prompts import Prompt, PromptAction, RasterisedPrompt, rasterise
-from .propagation import affinities, propagate
+from .propagation import add_detail, carry_near
 from .runtimes.base import StepOutputs, StepRunner
 from .runtimes.torch_runner import TorchStepRunner
 from .tracks import TrackTable, check_track_id_type
@@ -295,24 +296,26 @@ class StreamSession:
         # work on copies, committed at the end: a failure leaves the session as it was
         tracks = self.tracks.copy()
         state = self._state or self.runner.initial_state(model_hw)
+        radius = self.config.history_propagation
+        # propagated history is kept at the model input: chained on the 1/4 grid it blurs
+        history_hw = model_hw if radius > 0 else (mh, mw)
         masks = (
             self._masks.clone()
             if self._masks is not None
-            else torch.zeros(self.config.num_ids, mh, mw, device=self.device)
+            else torch.zeros(self.config.num_ids, *history_hw, device=self.device)
         )
-        radius = self.config.history_propagation
         if radius > 0 and self._image is not None:
             # last frame's masks moved onto this frame before its prompts (which already are
-            # of this frame) are painted in, as training aligns teacher-forced history; only
-            # the non-empty ones: propagation costs per mask
-            moving = torch.nonzero(masks.flatten(1).amax(1) > 0).flatten()
-            if len(moving):
-                masks[moving] = propagate(masks[moving][None], affinities(self._image, image, radius))[0]
-        released = self._apply_prompts(tracks, masks, (mh, mw), fit)
+            # of this frame) are painted in, as training aligns teacher-forced history
+            masks = carry_near(masks, self._image, image, radius)
+        released = self._apply_prompts(tracks, masks, history_hw, fit)
+        grid = masks if radius == 0 else F.interpolate(masks[None], size=(mh, mw), mode="area")[0]
 
         valid = torch.from_numpy(tracks.active).to(self.device)
         slots = torch.arange(self.config.num_ids, device=self.device)
-        out, state = self.runner.step(image, state, slots[None], masks[None], valid[None])
+        out, state = self.runner.step(image, state, slots[None], grid[None], valid[None])
+        if radius > 0:
+            out = self._at_history_resolution(out, masks, grid, history_hw)
         result, masks, more_released = self._ingest(out, tracks, valid, fit)
         released += more_released
 
@@ -322,6 +325,14 @@ class StreamSession:
         self.frame_index += 1
         result.released_track_ids = np.array(released, dtype=np.uint32)
         return result
+
+    def _at_history_resolution(self, out: StepOutputs, masks: torch.Tensor, grid: torch.Tensor, hw) -> StepOutputs:
+        """Mask logits upsampled to the history masks' resolution, the ID rows' with the
+        detail of their history the 1/4 grid lost (``add_detail``)."""
+        S = self.config.num_ids
+        logits = F.interpolate(out["mask_logits"].float(), size=hw, mode="bilinear", align_corners=False)
+        ids = add_detail(logits[0, :S], masks, grid, self.config.history_detail_gain)
+        return {**out, "mask_logits": torch.cat([ids, logits[0, S:]])[None]}
 
     def _apply_prompts(
         self, tracks: TrackTable, masks: torch.Tensor, grid: Tuple[int, int], fit: Letterbox
@@ -520,6 +531,9 @@ class StreamSession:
         self.image_hw = tuple(meta["image_hw"]) if meta["image_hw"] else None
         self._state = [tensors[f"state.{i}"].to(self.device) for i in range(meta["num_state"])] or None
         self._masks = tensors["history_masks"].to(self.device) if "history_masks" in tensors else None
+        if self._masks is not None and self.model_hw and self.config.history_propagation > 0:
+            # snapshots from before propagated history was kept at the model input held it at 1/4
+            self._masks = F.interpolate(self._masks[None], size=self.model_hw, mode="bilinear", align_corners=False)[0]
         self._image = tensors["last_image"].to(self.device) if "last_image" in tensors else None
         self._pending = []
         for i, q in enumerate(meta["pending"]):
