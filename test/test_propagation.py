@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from ausm import History, build_model
-from ausm.propagation import affinities, align_history, clip_affinities, propagate
+from ausm.propagation import add_detail, affinities, align_history, carry, carry_near, clip_affinities, propagate
 from ausm.session import StreamSession
 
 
@@ -51,6 +51,36 @@ def test_a_moving_object_is_followed_better_than_by_its_old_mask():
     assert iou(up, new) > iou(static, new) + 0.1, (iou(up, new), iou(static, new))
 
 
+def test_carrying_near_the_masks_equals_carrying_over_the_whole_frame():
+    prev, old = textured_square(0, hw=(64, 96))
+    image, _ = textured_square(1, hw=(64, 96))
+    corner = torch.zeros(64, 96)
+    corner[:3, -4:] = 1.0  # a second object at the image border: clipped crop, real padding
+    masks = torch.stack([old.float(), torch.zeros(64, 96), corner * 0.5])
+    whole = carry(masks[None], affinities(prev, image, radius=5))[0]
+    near = carry_near(masks, prev, image, radius=5)
+    assert torch.allclose(near, whole, atol=1e-6)
+    assert torch.equal(near[1], torch.zeros(64, 96))  # an empty mask stays empty
+    assert torch.equal(carry_near(torch.zeros(2, 64, 96), prev, image), torch.zeros(2, 64, 96))
+    # on a flat image a mask spreads as a box blur: the crop must hold every pixel it reaches
+    flat = torch.full((1, 3, 64, 96), 0.5)
+    whole = carry(masks[None], affinities(flat, flat, radius=5))[0]
+    assert torch.allclose(carry_near(masks, flat, flat, radius=5), whole, atol=1e-6)
+
+
+def test_detail_sharpens_the_grid_and_leaves_empty_rows_alone():
+    _, mask = textured_square(0, size=15)  # edges off the 4-pixel grid
+    masks = torch.stack([mask.float(), torch.zeros_like(mask, dtype=torch.float32)])
+    grid = torch.nn.functional.interpolate(masks[None], size=(12, 16), mode="area")[0]
+    # logits that say exactly what the grid says, upsampled: the network reading it back
+    logits = torch.nn.functional.interpolate(4 * (2 * grid[None] - 1), size=(48, 64), mode="bilinear")[0]
+    blurred = iou(logits[0] > 0, mask)
+    sharp = add_detail(logits, masks, grid, gain=5.0)
+    assert iou(sharp[0] > 0, mask) > blurred and iou(sharp[0] > 0, mask) > 0.97, (iou(sharp[0] > 0, mask), blurred)
+    assert torch.equal(sharp[1], logits[1])
+    assert torch.equal(add_detail(logits, masks, grid, gain=0.0), logits)
+
+
 def test_align_history_moves_previous_masks_and_keeps_prompts():
     frames = torch.cat([textured_square(t)[0] for t in range(3)])[None]  # [1, 3, 3, H, W]
     marks = torch.stack([quarter(textured_square(t)[1])[0] for t in (0, 0, 1)])  # prompt, then t-1 masks
@@ -72,6 +102,8 @@ def test_session_propagates_and_restores_bit_identically(tmp_path):
     a.add_object(mask=textured_square(0, hw=(64, 96))[1].numpy(), image_size=(64, 96))
     for f in video[:3]:
         a.step(f)
+    # propagated history is kept at the model input, not on the 1/4 grid
+    assert a._masks.shape[-2:] == (64, 96)
     a.snapshot(tmp_path / "s.safetensors")
     b = StreamSession(model)
     b.restore(tmp_path / "s.safetensors")
