@@ -50,6 +50,9 @@ class RasterisedPrompt:
     add: Optional[np.ndarray] = None  # positive point discs
     remove: Optional[np.ndarray] = None  # negative point discs
     class_id: int = -1  # the class to report for the object; -1: none given
+    # the object's mask as the caller knows it (a mask, no box or positive points): on its
+    # frame it is the object's output, as semi-supervised VOS reports a given mask
+    exact: bool = False
 
     def rasters(self) -> Dict[str, np.ndarray]:
         return {k: v for k, v in (("base", self.base), ("add", self.add), ("remove", self.remove)) if v is not None}

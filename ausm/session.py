@@ -51,6 +51,7 @@ from .runtimes.torch_runner import TorchStepRunner
 from .tracks import TrackTable, check_track_id_type
 
 SNAPSHOT_FORMAT = "ausm-session/1"
+_GIVEN_LOGIT = 20.0  # a given mask's logits and objectness: far past any threshold
 PathLike = Union[str, os.PathLike]
 
 
@@ -196,7 +197,8 @@ class StreamSession:
         if p.class_id is not None and not isinstance(p.class_id, (int, np.integer)):
             raise ValueError(f"class_id must be an integer, got {p.class_id!r}")
         base, add, remove = rasterise(p, self._prompt_image_size(p), self.settings.point_radius)
-        queued = RasterisedPrompt(action, 0, base, add, remove, -1 if p.class_id is None else int(p.class_id))
+        exact = p.mask is not None and p.box is None and add is None
+        queued = RasterisedPrompt(action, 0, base, add, remove, -1 if p.class_id is None else int(p.class_id), exact)
         queued.check_selects_pixels()
         if action == PromptAction.ADD:
             self._check_room_for(p.track_id)
@@ -308,7 +310,7 @@ class StreamSession:
             # last frame's masks moved onto this frame before its prompts (which already are
             # of this frame) are painted in, as training aligns teacher-forced history
             masks = carry_near(masks, self._image, image, radius)
-        released = self._apply_prompts(tracks, masks, history_hw, fit)
+        released, given = self._apply_prompts(tracks, masks, history_hw, fit)
         grid = masks if radius == 0 else F.interpolate(masks[None], size=(mh, mw), mode="area")[0]
 
         valid = torch.from_numpy(tracks.active).to(self.device)
@@ -316,7 +318,9 @@ class StreamSession:
         out, state = self.runner.step(image, state, slots[None], grid[None], valid[None])
         if radius > 0:
             out = self._at_history_resolution(out, masks, grid, history_hw)
-        result, masks, more_released = self._ingest(out, tracks, valid, fit)
+        if given:
+            out = self._given_masks_as_output(out, masks, given)
+        result, masks, more_released = self._ingest(out, tracks, valid, fit, masks)
         released += more_released
 
         self.tracks, self._state, self._masks, self._image = tracks, state, masks, image
@@ -334,11 +338,23 @@ class StreamSession:
         ids = add_detail(logits[0, :S], masks, grid, self.config.history_detail_gain)
         return {**out, "mask_logits": torch.cat([ids, logits[0, S:]])[None]}
 
+    def _given_masks_as_output(self, out: StepOutputs, masks: torch.Tensor, slots: List[int]) -> StepOutputs:
+        """The rows given an exact mask this frame output that mask, present: what the
+        caller said about this frame outranks what the network makes of it, and the next
+        frame's history starts from it (a row the network misses on its prompt frame
+        would otherwise be lost from the start)."""
+        logits, objectness = out["mask_logits"].clone(), out["objectness_logits"].clone()
+        rows = torch.tensor(slots, device=logits.device)
+        logits[0, rows] = torch.where(masks[rows] > 0.5, _GIVEN_LOGIT, -_GIVEN_LOGIT).to(logits.dtype)
+        objectness[0, rows] = _GIVEN_LOGIT
+        return {**out, "mask_logits": logits, "objectness_logits": objectness}
+
     def _apply_prompts(
         self, tracks: TrackTable, masks: torch.Tensor, grid: Tuple[int, int], fit: Letterbox
-    ) -> List[int]:
-        """Paint the queued prompts into the history ``masks``; returns the track ids removed."""
-        released = []
+    ) -> Tuple[List[int], List[int]]:
+        """Paint the queued prompts into the history ``masks``; returns the track ids removed
+        and the slots whose mask this frame is exactly a given one."""
+        released, given = [], []
         to_grid: Callable[[np.ndarray], torch.Tensor] = lambda a: fit.mask_to_grid(torch.from_numpy(a), grid).to(
             masks.device
         )
@@ -361,12 +377,18 @@ class StreamSession:
                 tracks.refresh(slot, q.class_id)
                 current = masks[slot]
             masks[slot] = q.paint(current, to_grid)
-        return released
+            if q.exact:
+                given.append(slot)
+            elif slot in given:  # a later box or points on the same object this frame
+                given.remove(slot)
+        return released, given
 
     def _ingest(
-        self, out: StepOutputs, tracks: TrackTable, valid: torch.Tensor, fit: Letterbox
+        self, out: StepOutputs, tracks: TrackTable, valid: torch.Tensor, fit: Letterbox, history: torch.Tensor
     ) -> Tuple[FrameResult, torch.Tensor, List[int]]:
-        """Model outputs -> tracks update, next history masks, and the FrameResult."""
+        """Model outputs -> tracks update, next history masks, and the FrameResult.
+        ``history``: the masks this frame read, kept for tracks that are absent but not
+        released when propagation moves them with the image."""
         s = self.settings
         S = self.config.num_ids
         logits = out["mask_logits"][0]  # [Q, h, w]
@@ -378,9 +400,15 @@ class StreamSession:
         released += [tid for _, tid in tracks.update_presence(present.cpu().numpy(), s.release_after_frames)]
         rows = [int(r) for r in torch.nonzero(present).flatten()]  # ID rows = slots
         slots = list(rows)
+        occupied = next_masks.amax(0) > 0 if S else torch.zeros_like(fg[0])
+        if self.config.history_propagation > 0:
+            # an object the network loses for a frame (it misses small and entering objects
+            # on real images) keeps its last mark, moving with the image, until released:
+            # a cleared history could never lead its row back to it
+            coast = torch.from_numpy(tracks.active).to(present.device) & ~present
+            next_masks[coast] = history[coast].float()
 
         if s.discovery and tracks.num_free():
-            occupied = next_masks.amax(0) > 0 if S else torch.zeros_like(fg[0])
             det = obj[S:]
             cand = torch.nonzero(det > s.foreground_threshold).flatten()
             cand = cand[torch.argsort(det[cand], descending=True, stable=True)][: s.top_k]
@@ -481,7 +509,13 @@ class StreamSession:
             for k, a in rasters.items():
                 tensors[f"pending.{i}.{k}"] = torch.from_numpy(a).contiguous()
             pending.append(
-                {"action": int(q.action), "track_id": q.track_id, "class_id": q.class_id, "rasters": list(rasters)}
+                {
+                    "action": int(q.action),
+                    "track_id": q.track_id,
+                    "class_id": q.class_id,
+                    "exact": q.exact,
+                    "rasters": list(rasters),
+                }
             )
         meta = {
             "format": SNAPSHOT_FORMAT,
@@ -539,5 +573,11 @@ class StreamSession:
         for i, q in enumerate(meta["pending"]):
             rasters = {k: tensors[f"pending.{i}.{k}"].numpy() for k in q["rasters"]}
             self._pending.append(
-                RasterisedPrompt(PromptAction(q["action"]), q["track_id"], class_id=q["class_id"], **rasters)
+                RasterisedPrompt(
+                    PromptAction(q["action"]),
+                    q["track_id"],
+                    class_id=q["class_id"],
+                    exact=q.get("exact", False),
+                    **rasters,
+                )
             )
