@@ -12,11 +12,15 @@ Semantics (beyond the paper, documented here because a robot depends on them):
     never changes shape) without distortion: scaled by one factor and padded
     (``ausm.letterbox``). Outputs are at the frame's own size.
   * Prompts are queued and applied at the start of the next ``step``: their masks are
-    painted into that frame's history (see ``ausm.prompts``). RESET acts at once.
+    painted into that frame's history (see ``ausm.prompts``). A mask prompt (no box, no
+    positive points) is also the object's output on that frame. RESET acts at once.
   * A tracked object is present when its objectness > ``presence_threshold`` and its
-    mask is non-empty; its mask becomes its history mark for the next frame. Absent
-    more than ``release_after_frames`` frames in a row -> released: marks cleared, slot
-    back to the free list. Track ids (uint32) are never reused within a stream, not even
+    mask is non-empty; its mask becomes its history mark for the next frame. With history
+    propagation (``config.history_propagation``) marks are kept at the model input, carried
+    onto each new frame by colour affinity (``ausm.propagation``), and an absent object
+    keeps its last mark, still carried, so its row can find it again. Absent more than
+    ``release_after_frames`` frames in a row -> released: marks cleared, slot back to the
+    free list. Track ids (uint32) are never reused within a stream, not even
     across RESET (``ausm.tracks``).
   * Discovery (``discovery=True``): detection queries with objectness >
     ``foreground_threshold``, best first, at most ``top_k`` per frame, whose mask is not
@@ -566,8 +570,9 @@ class StreamSession:
         self._state = [tensors[f"state.{i}"].to(self.device) for i in range(meta["num_state"])] or None
         self._masks = tensors["history_masks"].to(self.device) if "history_masks" in tensors else None
         if self._masks is not None and self.model_hw and self.config.history_propagation > 0:
-            # snapshots from before propagated history was kept at the model input held it at 1/4
-            self._masks = F.interpolate(self._masks[None], size=self.model_hw, mode="bilinear", align_corners=False)[0]
+            if tuple(self._masks.shape[-2:]) != tuple(self.model_hw):
+                # snapshots from before propagated history was kept at the model input: 1/4
+                self._masks = F.interpolate(self._masks[None], size=self.model_hw, mode="bilinear")[0]
         self._image = tensors["last_image"].to(self.device) if "last_image" in tensors else None
         self._pending = []
         for i, q in enumerate(meta["pending"]):

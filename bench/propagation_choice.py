@@ -88,7 +88,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--root", required=True, help="DAVIS-layout folder (Annotations/480p, JPEGImages/480p)")
     ap.add_argument("--radii", default="3,5,7", help="radii of the full-resolution chain")
-    ap.add_argument("--temperatures", default="0.002,0.01", help="other temperatures at the default radius")
+    ap.add_argument("--temperatures", default="0.001,0.005", help="other temperatures at the default radius")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     root = Path(args.root)
