@@ -13,6 +13,7 @@ from ausm_train.train.teacher_forcing import (
     MASK_PROMPT,
     InstancePlan,
     build_batch,
+    keep_last_seen,
     plan_instances,
     visible_frames,
 )
@@ -66,6 +67,20 @@ def test_mask_prompt_marks_its_own_frame_and_tracks_through_absence():
     assert history.id_valid[0, 3, k] and history.id_valid[0, 4, k]  # ...but the ID stays
     # tracking target of frame 3 is "absent"
     assert targets.present[0, 1].tolist() == [False, True, True, False, True]
+
+
+def test_with_kept_marks_an_absent_object_is_marked_where_it_was_last_seen():
+    clip = two_objects()
+    plan = InstancePlan(slot=np.array([-1, 2]), switch=np.array([T, 1]), kind=np.array([DISCOVERED, MASK_PROMPT]))
+    history, targets = build_batch([clip], [plan], np.random.default_rng(0), TeacherForcingConfig(), keep_marks=True)
+    # B is absent at frame 3: frame 4 reads its mask of frame 2, as the session keeps it
+    assert torch.equal(history.id_masks[0, 4, 0], pooled(clip.masks[1, 2]))
+    assert not targets.present[0, 1, 3]  # the target still says absent
+    # before an object is first seen there is nothing to keep; once seen again, its new mask
+    seq = torch.zeros(1, 1, 5, 2, 2)
+    seq[0, 0, 1, 0, 0] = seq[0, 0, 3, 1, 1] = 1.0
+    kept = keep_last_seen(seq)[0, 0]
+    assert kept[0].sum() == 0 and torch.equal(kept[2], seq[0, 0, 1]) and torch.equal(kept[4], seq[0, 0, 3])
 
 
 def test_box_prompt_marks_a_filled_box():
@@ -129,6 +144,11 @@ def test_own_predictions_replace_the_history_after_the_switch_as_the_session_wou
             expected = torch.zeros(h, w) if (k, t - 1) == (0, 2) else square
             assert torch.equal(own.id_masks[0, t, k], expected), (k, t)
     assert torch.equal(own.id_valid, history.id_valid) and torch.equal(own.id_slots, history.id_slots)
+    # with kept marks the row that said "absent" at frame 2 passes on the mark it read there
+    kept = own_prediction_history({"mask_logits": logits, "objectness_logits": objectness}, history, keep_marks=True)
+    assert torch.equal(kept.id_masks[0, 3, 0], history.id_masks[0, 2, 0])
+    assert float(kept.id_masks[0, 3, 0].sum()) > 0
+    assert torch.equal(kept.id_masks[0, 4, 0], square)
 
 
 def test_jpeg_artifacts_reencode_a_whole_clip_at_one_quality():

@@ -32,17 +32,23 @@ def own_prediction_history(
     history: History,
     mask_threshold: float = _SESSION.mask_threshold,
     presence_threshold: float = _SESSION.presence_threshold,
+    keep_marks: bool = False,
 ) -> History:
     """``out``: the model's outputs for ``history`` (``forward_clip`` layout, last layer
     used); returns a History whose ID masks after each row's first valid frame are the
-    model's own binarised, presence-gated predictions of the previous frame."""
+    model's own binarised, presence-gated predictions of the previous frame. With
+    ``keep_marks`` a row predicted absent passes on the mark it read instead of nothing,
+    as the session does with history propagation on."""
     K = history.id_slots.shape[-1]
     if K == 0:
         return history
     logits = out["mask_logits"][-1][:, :, :K].float()  # [B, T, K, h, w]: ID rows come first
     present = out["objectness_logits"][-1][:, :, :K].float().sigmoid() > presence_threshold
     fg = logits > mask_threshold
-    pred = (fg & (present & fg.flatten(3).any(3))[..., None, None]).to(history.id_masks.dtype)
+    seen = present & fg.flatten(3).any(3)
+    pred = (fg & seen[..., None, None]).to(history.id_masks.dtype)
+    if keep_marks:
+        pred = torch.where(seen[..., None, None], pred, history.id_masks)
     previous = torch.cat([torch.zeros_like(pred[:, :1]), pred[:, :-1]], dim=1)
     # frames strictly after the row's first valid (switch) frame
     after_switch = history.id_valid.long().cumsum(dim=1) >= 2

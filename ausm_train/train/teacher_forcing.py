@@ -116,8 +116,21 @@ def box_mask(box, h, w):
     return out
 
 
-def build_batch(clips: Sequence, plans: Sequence[InstancePlan], rng, cfg, device=None):
-    """Clips (all T x H x W) and their plans -> (History at the 1/4 mask grid, Targets)."""
+def keep_last_seen(pooled: torch.Tensor) -> torch.Tensor:
+    """pooled: [B, N, T, h, w] masks -> each frame where an object is not seen holds its mask
+    of the last frame it was seen in (empty before it first appears), as a streaming session
+    with history propagation keeps an absent object's mark until it releases it."""
+    out = pooled.clone()
+    seen = pooled.flatten(3).amax(3) > 0  # [B, N, T]
+    for t in range(1, pooled.shape[2]):
+        out[:, :, t] = torch.where(seen[:, :, t, None, None], pooled[:, :, t], out[:, :, t - 1])
+    return out
+
+
+def build_batch(clips: Sequence, plans: Sequence[InstancePlan], rng, cfg, device=None, keep_marks: bool = False):
+    """Clips (all T x H x W) and their plans -> (History at the 1/4 mask grid, Targets).
+    ``keep_marks``: an object absent from the previous frame is marked where it was last
+    seen (``keep_last_seen``) instead of not at all."""
     B = len(clips)
     T, H, W = clips[0].num_frames, clips[0].height, clips[0].width
     if H % 4 or W % 4:
@@ -160,6 +173,8 @@ def build_batch(clips: Sequence, plans: Sequence[InstancePlan], rng, cfg, device
     # history of frame t = masks of frame t-1, on the 1/4 grid (area average, as the
     # session pools prompts); frame 0 has no previous frame
     pooled = F.avg_pool2d(masks_t.flatten(0, 2).float(), 4).view(B, N, T, H // 4, W // 4)
+    if keep_marks:
+        pooled = keep_last_seen(pooled)
     previous = torch.cat([torch.zeros_like(pooled[:, :, :1]), pooled[:, :, :-1]], dim=2)
     gather = torch.from_numpy(track_instance.clip(min=0)).to(device)  # [B, K]
     id_masks = previous[torch.arange(B, device=device)[:, None], gather]  # [B, K, T, h, w]
@@ -192,8 +207,8 @@ def build_batch(clips: Sequence, plans: Sequence[InstancePlan], rng, cfg, device
     return history, targets
 
 
-def teacher_force(clips, num_ids, rng, cfg, device=None):
+def teacher_force(clips, num_ids, rng, cfg, device=None, keep_marks: bool = False):
     """Plan and build in one call: (History, Targets, plans)."""
     plans = [plan_instances(visible_frames(c), num_ids, rng, cfg) for c in clips]
-    history, targets = build_batch(clips, plans, rng, cfg, device)
+    history, targets = build_batch(clips, plans, rng, cfg, device, keep_marks)
     return history, targets, plans

@@ -287,17 +287,19 @@ class Trainer:
         rng = np.random.default_rng([cfg.seed, self.step, micro, self.rank])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         frames = batch.frames_tensor().to(self.device).float().div_(255.0)
+        radius = self.model.config.history_propagation
+        # with propagation the session keeps an absent object's mark: train on such history
         history, targets, _ = teacher_force(
-            batch.clips, self.model.config.num_ids, rng, cfg.teacher_forcing, self.device
+            batch.clips, self.model.config.num_ids, rng, cfg.teacher_forcing, self.device, keep_marks=radius > 0
         )
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
-        radius = self.model.config.history_propagation
         weights = clip_affinities(frames, radius) if radius > 0 and frames.shape[1] > 1 else None
         align = (lambda h: h) if weights is None else (lambda h: align_history(h, weights))
         aligned = align(history)
         if cfg.mode == "parallel" and rng.random() < cfg.teacher_forcing.own_prediction_prob:
             with torch.no_grad(), autocast:
-                aligned = align(own_prediction_history(self.model(frames, aligned), history))
+                own = own_prediction_history(self.model(frames, aligned), history, keep_marks=radius > 0)
+                aligned = align(own)
         history = aligned
         with autocast:
             if cfg.mode == "parallel":
