@@ -3,8 +3,8 @@ track started later goes (a discovered one before a prompted one), two prompted 
 
 import numpy as np
 import torch
+from helpers.scripted import ScriptedRunner
 
-from ausm import load_config
 from ausm.session import StreamSession
 
 GRID = 8  # mask grid of a 32x32 input
@@ -19,21 +19,15 @@ def square(r, c):
 A, B = square(0, 0), square(4, 4)
 
 
-class ConvergingRows:
-    """A scripted runner: detection rows report ``detect[t]`` (a list of masks); from frame
-    ``converge_at`` on every allocated ID row outputs A, before that its own history mark."""
-
-    name = "scripted"
-    device = torch.device("cpu")
+class ConvergingRows(ScriptedRunner):
+    """Detection rows report ``detect[t]`` (a list of masks); from frame ``converge_at`` on
+    every allocated ID row outputs A, before that its own history mark."""
 
     def __init__(self, detect, converge_at):
-        self.config = load_config("tiny", input_size=[32, 32], num_ids=4, num_det_queries=2)
-        self.detect, self.converge_at, self.t = detect, converge_at, 0
+        super().__init__(input_size=[32, 32], num_ids=4, num_det_queries=2)
+        self.detect, self.converge_at = detect, converge_at
 
-    def initial_state(self, hw):
-        return [torch.zeros(1)]
-
-    def step(self, image, state, id_slots, id_masks, id_valid):
+    def rows(self, id_masks, id_valid):
         S, nd = self.config.num_ids, self.config.num_det_queries
         rows = torch.zeros(S + nd, GRID, GRID, dtype=torch.bool)
         for k in range(S):
@@ -41,13 +35,7 @@ class ConvergingRows:
                 rows[k] = A if self.t >= self.converge_at else id_masks[0, k] > 0.5
         for j, m in enumerate(self.detect.get(self.t, [])):
             rows[S + j] = m
-        self.t += 1
-        out = {
-            "mask_logits": torch.where(rows, 5.0, -5.0)[None],
-            "objectness_logits": torch.where(rows.flatten(1).any(1), 5.0, -5.0)[None],
-            "class_logits": {"synthetic": torch.zeros(1, S + nd, 6)},
-        }
-        return out, state
+        return rows
 
 
 FRAME = np.zeros((32, 32, 3), np.uint8)

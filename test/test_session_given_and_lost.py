@@ -4,41 +4,29 @@ row can pick it up again, until it is released."""
 
 import numpy as np
 import torch
+from helpers.scripted import ScriptedRunner
 
-from ausm import load_config
 from ausm.session import StreamSession
 
 SIZE, GRID = 32, 8
 
 
-class BlindFrames:
-    """A scripted runner with propagation on: every allocated ID row outputs its own history
-    mark, present, except on the ``blind`` frames, where it sees nothing."""
-
-    name = "scripted"
-    device = torch.device("cpu")
+class BlindFrames(ScriptedRunner):
+    """Propagation on: every allocated ID row outputs its own history mark, present, except
+    on the ``blind`` frames, where it sees nothing."""
 
     def __init__(self, blind=(), always_blind=False):
-        self.config = load_config("tiny", input_size=[SIZE, SIZE], num_ids=4, num_det_queries=2, history_propagation=2)
-        self.blind, self.always_blind, self.t = set(blind), always_blind, 0
+        super().__init__(input_size=[SIZE, SIZE], num_ids=4, num_det_queries=2, history_propagation=2)
+        self.blind, self.always_blind = set(blind), always_blind
         self.read = []  # the history masks each frame read, [S, GRID, GRID]
 
-    def initial_state(self, hw):
-        return [torch.zeros(1)]
-
-    def step(self, image, state, id_slots, id_masks, id_valid):
+    def rows(self, id_masks, id_valid):
         S, nd = self.config.num_ids, self.config.num_det_queries
         self.read.append(id_masks[0].clone())
         rows = torch.zeros(S + nd, GRID, GRID, dtype=torch.bool)
         if not (self.always_blind or self.t in self.blind):
             rows[:S] = (id_masks[0] > 0.5) & id_valid[0, :, None, None]
-        self.t += 1
-        out = {
-            "mask_logits": torch.where(rows, 5.0, -5.0)[None],
-            "objectness_logits": torch.where(rows.flatten(1).any(1), 5.0, -5.0)[None],
-            "class_logits": {"synthetic": torch.zeros(1, S + nd, 6)},
-        }
-        return out, state
+        return rows
 
 
 # a still, textured scene: colour propagation keeps a mask where it is
