@@ -404,7 +404,6 @@ class StreamSession:
         released += [tid for _, tid in tracks.update_presence(present.cpu().numpy(), s.release_after_frames)]
         rows = [int(r) for r in torch.nonzero(present).flatten()]  # ID rows = slots
         slots = list(rows)
-        occupied = next_masks.amax(0) > 0 if S else torch.zeros_like(fg[0])
         if self.config.history_propagation > 0:
             # an object the network loses for a frame (it misses small and entering objects
             # on real images) keeps its last mark, moving with the image, until released:
@@ -413,6 +412,7 @@ class StreamSession:
             next_masks[coast] = history[coast].float()
 
         if s.discovery and tracks.num_free():
+            occupied = (fg[:S] & present[:, None, None]).any(0)  # present tracks only, not kept marks
             det = obj[S:]
             cand = torch.nonzero(det > s.foreground_threshold).flatten()
             cand = cand[torch.argsort(det[cand], descending=True, stable=True)][: s.top_k]
