@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .box_cut import cut_box
 from .config import ModelConfig
 from .letterbox import Letterbox
 from .model import AUSM
@@ -202,7 +203,9 @@ class StreamSession:
             raise ValueError(f"class_id must be an integer, got {p.class_id!r}")
         base, add, remove = rasterise(p, self._prompt_image_size(p), self.settings.point_radius)
         exact = p.mask is not None and p.box is None and add is None
-        queued = RasterisedPrompt(action, 0, base, add, remove, -1 if p.class_id is None else int(p.class_id), exact)
+        boxed = p.box is not None and p.mask is None
+        class_id = -1 if p.class_id is None else int(p.class_id)
+        queued = RasterisedPrompt(action, 0, base, add, remove, class_id, exact, boxed)
         queued.check_selects_pixels()
         if action == PromptAction.ADD:
             self._check_room_for(p.track_id)
@@ -314,7 +317,7 @@ class StreamSession:
             # last frame's masks moved onto this frame before its prompts (which already are
             # of this frame) are painted in, as training aligns teacher-forced history
             masks = carry_near(masks, self._image, image, radius)
-        released, given = self._apply_prompts(tracks, masks, history_hw, fit)
+        released, given = self._apply_prompts(tracks, masks, history_hw, fit, image)
         grid = masks if radius == 0 else F.interpolate(masks[None], size=(mh, mw), mode="area")[0]
 
         valid = torch.from_numpy(tracks.active).to(self.device)
@@ -343,7 +346,7 @@ class StreamSession:
         return {**out, "mask_logits": torch.cat([ids, logits[0, S:]])[None]}
 
     def _given_masks_as_output(self, out: StepOutputs, masks: torch.Tensor, slots: List[int]) -> StepOutputs:
-        """The rows given an exact mask this frame output that mask, present: what the
+        """The rows given their mask this frame (``RasterisedPrompt.sets_output``) output it, present: what the
         caller said about this frame outranks what the network makes of it, and the next
         frame's history starts from it (a row the network misses on its prompt frame
         would otherwise be lost from the start)."""
@@ -354,14 +357,23 @@ class StreamSession:
         return {**out, "mask_logits": logits, "objectness_logits": objectness}
 
     def _apply_prompts(
-        self, tracks: TrackTable, masks: torch.Tensor, grid: Tuple[int, int], fit: Letterbox
+        self, tracks: TrackTable, masks: torch.Tensor, grid: Tuple[int, int], fit: Letterbox, image: torch.Tensor
     ) -> Tuple[List[int], List[int]]:
         """Paint the queued prompts into the history ``masks``; returns the track ids removed
-        and the slots whose mask this frame is exactly a given one."""
+        and the slots whose mask this frame is exactly a given one. ``image``: this frame at
+        the model input, where boxes are cut down to their objects."""
         released, given = [], []
         to_grid: Callable[[np.ndarray], torch.Tensor] = lambda a: fit.mask_to_grid(torch.from_numpy(a), grid).to(
             masks.device
         )
+
+        def cut(box: np.ndarray) -> torch.Tensor:
+            model_hw = tuple(image.shape[-2:])
+            inside = cut_box(image[0], fit.mask_to_grid(torch.from_numpy(box), model_hw).to(image.device))
+            return (
+                inside if model_hw == tuple(grid) else F.interpolate(inside[None, None], size=grid, mode="area")[0, 0]
+            )
+
         for q in self._pending:
             slot = tracks.slot_of(q.track_id)
             if q.action == PromptAction.REMOVE:
@@ -380,8 +392,8 @@ class StreamSession:
             else:
                 tracks.refresh(slot, q.class_id)
                 current = masks[slot]
-            masks[slot] = q.paint(current, to_grid)
-            if q.exact:
+            masks[slot] = q.paint(current, to_grid, cut(q.base) if q.boxed else None)
+            if q.sets_output:
                 given.append(slot)
             elif slot in given:  # a later box or points on the same object this frame
                 given.remove(slot)
@@ -518,6 +530,7 @@ class StreamSession:
                     "track_id": q.track_id,
                     "class_id": q.class_id,
                     "exact": q.exact,
+                    "boxed": q.boxed,
                     "rasters": list(rasters),
                 }
             )
@@ -583,6 +596,7 @@ class StreamSession:
                     q["track_id"],
                     class_id=q["class_id"],
                     exact=q.get("exact", False),
+                    boxed=q.get("boxed", False),
                     **rasters,
                 )
             )

@@ -35,14 +35,14 @@ MASK = np.zeros((SIZE, SIZE), bool)
 MASK[8:20, 4:16] = True  # on the 1/4 grid: the scripted rows answer there
 
 
-def test_a_given_mask_is_the_output_on_its_frame_a_box_is_not():
+def test_a_given_mask_is_the_output_on_its_frame_points_are_not():
     session = StreamSession(BlindFrames(always_blind=True), discovery=False)
     tid = session.add_object(mask=MASK)
     result = session.step(FRAME)
     assert list(result.track_ids) == [tid] and np.array_equal(result.masks[0], MASK)
-    # a box says where, not what: the (blind) network's answer stands
-    box = session.add_object(box=[4, 8, 16, 20])
-    assert box not in session.step(FRAME).track_ids
+    # a point says where, not what: the (blind) network's answer stands
+    point = session.add_object(points=[[10, 14]])
+    assert point not in session.step(FRAME).track_ids
 
 
 def test_a_given_mask_survives_a_snapshot_while_queued(tmp_path):

@@ -1,0 +1,93 @@
+"""A box prompt is cut down to the object inside it (``ausm.box_cut``), and on its frame the
+session outputs that cut, not the rectangle."""
+
+import numpy as np
+import torch
+from helpers.scripted import ScriptedRunner
+
+from ausm.box_cut import cut_box
+from ausm.session import StreamSession
+
+SIZE = 32
+
+
+def scene(seed=0):
+    """A red disc on a green-blue textured background: its tight box holds background too."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((SIZE, SIZE, 3), np.uint8)
+    img[..., 1] = rng.integers(100, 220, (SIZE, SIZE))
+    img[..., 2] = rng.integers(60, 200, (SIZE, SIZE))
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    disc = (yy - 16) ** 2 + (xx - 14) ** 2 <= 7**2
+    img[disc] = (220, 30, 40)
+    return img, disc
+
+
+def iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def tensors(img, box_mask):
+    return torch.from_numpy(img).permute(2, 0, 1).float() / 255, torch.from_numpy(box_mask).float()
+
+
+def tight_rect(mask):
+    ys, xs = np.nonzero(mask)
+    rect = np.zeros_like(mask)
+    rect[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+    return rect
+
+
+def test_the_cut_keeps_the_object_and_drops_the_corners():
+    img, disc = scene()
+    rect = tight_rect(disc)
+    cut = cut_box(*tensors(img, rect)).numpy() > 0.5
+    assert iou(rect, disc) < 0.8  # the corners are background
+    assert iou(cut, disc) > 0.9, iou(cut, disc)
+    assert not (cut & ~rect).any()  # never outside the box
+
+
+def test_no_colour_difference_keeps_the_box():
+    flat = np.full((SIZE, SIZE, 3), 128, np.uint8)
+    rect = np.zeros((SIZE, SIZE), bool)
+    rect[8:20, 6:22] = True
+    assert np.array_equal(cut_box(*tensors(flat, rect)).numpy() > 0.5, rect)
+
+
+def test_a_box_with_no_ring_around_it_is_kept():
+    img, _ = scene()
+    whole = np.ones((SIZE, SIZE), bool)
+    assert np.array_equal(cut_box(*tensors(img, whole)).numpy() > 0.5, whole)
+
+
+class Blind(ScriptedRunner):
+    """The network sees nothing: whatever a track outputs on a prompt frame is the session's."""
+
+    def __init__(self):
+        super().__init__(input_size=[SIZE, SIZE], num_ids=4, num_det_queries=2, history_propagation=2)
+
+    def rows(self, id_masks, id_valid):
+        return torch.zeros(self.config.num_ids + self.config.num_det_queries, SIZE // 4, SIZE // 4, dtype=torch.bool)
+
+
+def test_a_box_prompt_outputs_its_object_on_its_frame():
+    img, disc = scene()
+    ys, xs = np.nonzero(disc)
+    session = StreamSession(Blind(), discovery=False)
+    tid = session.add_object(box=[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], image_size=(SIZE, SIZE))
+    result = session.step(img)
+    assert list(result.track_ids) == [tid]
+    assert iou(result.masks[0], disc) > 0.9, iou(result.masks[0], disc)
+
+
+def test_a_queued_box_is_still_cut_after_a_snapshot(tmp_path):
+    img, disc = scene()
+    ys, xs = np.nonzero(disc)
+    a = StreamSession(Blind(), discovery=False)
+    a.step(img)
+    a.add_object(box=[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+    a.snapshot(tmp_path / "s.safetensors")
+    b = StreamSession(Blind(), discovery=False)
+    b.restore(tmp_path / "s.safetensors")
+    result = b.step(img)
+    assert len(result.track_ids) == 1 and iou(result.masks[0], disc) > 0.9
