@@ -58,6 +58,10 @@ class ModelConfig:
     # adds what the 1/4 grid loses of them back to the ID rows' mask logits with this gain
     # (ausm.propagation.add_detail); 0: the network's upsampled logits alone.
     history_detail_gain: float = 0.0
+    # With propagation on, an ID row's mask keeps only the pixels whose colour is at least this
+    # likely to be its object's rather than its surroundings', as they were one frame before
+    # (ausm.colour_model); 0: off.
+    history_colour_gate: float = 0.0
     # Class names per class head (dataset name -> names in class-index order, at most
     # num_classes[head] of them); empty when unknown. Training writes them from its
     # data sets; the ROS node publishes them (LabelInfo, detection labels).

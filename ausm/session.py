@@ -46,6 +46,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .box_cut import cut_box
+from .colour_model import colour_index, object_probability, surroundings
 from .config import ModelConfig
 from .letterbox import Letterbox
 from .model import AUSM
@@ -325,6 +326,8 @@ class StreamSession:
         out, state = self.runner.step(image, state, slots[None], grid[None], valid[None])
         if radius > 0:
             out = self._at_history_resolution(out, masks, grid, history_hw)
+            if self.config.history_colour_gate > 0 and self._image is not None:
+                out = self._colour_gated(out, image)
         if given:
             out = self._given_masks_as_output(out, masks, given)
         result, masks, more_released = self._ingest(out, tracks, valid, fit, masks)
@@ -344,6 +347,22 @@ class StreamSession:
         logits = F.interpolate(out["mask_logits"].float(), size=hw, mode="bilinear", align_corners=False)
         ids = add_detail(logits[0, :S], masks, grid, self.config.history_detail_gain)
         return {**out, "mask_logits": torch.cat([ids, logits[0, S:]])[None]}
+
+    def _colour_gated(self, out: StepOutputs, image: torch.Tensor) -> StepOutputs:
+        """ID rows lose the pixels coloured more like what surrounded their object on the
+        last frame than like the object (``history_colour_gate``): colour propagation and the
+        network both leak a mask onto neighbouring background of a similar texture, frame by
+        frame; the object's own colours, against its surroundings', hold it back."""
+        logits = out["mask_logits"].clone()
+        before, now = colour_index(self._image[0]), colour_index(image[0])
+        for k in torch.nonzero(self._masks.flatten(1).amax(1) > 0.5).flatten().tolist():
+            inside = self._masks[k] > 0.5
+            around = surroundings(inside)
+            if int(around.sum()) < 5:  # the object fills the frame: nothing to tell it from
+                continue
+            p = object_probability(before, inside, around, now)
+            logits[0, k] = logits[0, k].masked_fill(p <= self.config.history_colour_gate, -_GIVEN_LOGIT)
+        return {**out, "mask_logits": logits}
 
     def _given_masks_as_output(self, out: StepOutputs, masks: torch.Tensor, slots: List[int]) -> StepOutputs:
         """The rows given their mask this frame (``RasterisedPrompt.sets_output``) output it, present: what the
