@@ -7,6 +7,9 @@ network at all, scored as DAVIS 2017 semi-supervised on a DAVIS-layout folder.
   colour, 1/4 grid  the first-appearance mask carried frame to frame by ausm.propagation,
                     stored on the 1/4 grid between frames (as history was before)
   colour, full      the same chain kept at the frame's resolution (as the session does now)
+  ... + colour gate each carried mask kept to the pixels coloured more like its object than
+                    like its surroundings on the frame before (ausm.colour_model, as the
+                    session's ``history_colour_gate``)
 
 plus the same full-resolution chain at other radii and temperatures. The frames must be
 at the model input size (the held-out composites are: 128x96).
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ausm.colour_model import colour_index, object_probability, surroundings
 from ausm.propagation import RADIUS, TEMPERATURE, affinities, carry
 from ausm_eval.io import read_rgb
 from ausm_eval.metrics.davis import SEMI_SUPERVISED, DavisEvaluator, static_baseline
@@ -45,7 +49,9 @@ def labels_from(masks: torch.Tensor, ids: list[int]) -> np.ndarray:
     return out
 
 
-def colour_chain(gt: np.ndarray, frames: list[torch.Tensor], radius: int, temperature: float, grid: bool) -> np.ndarray:
+def colour_chain(
+    gt: np.ndarray, frames: list[torch.Tensor], radius: int, temperature: float, grid: bool, gate: float = 0.0
+) -> np.ndarray:
     """Each object from its first-appearance mask, carried to every later frame."""
     T, H, W = gt.shape
     ids: list[int] = []
@@ -58,6 +64,8 @@ def colour_chain(gt: np.ndarray, frames: list[torch.Tensor], radius: int, temper
                 F.interpolate(masks[None], size=(H, W), mode="bilinear", align_corners=False) if grid else masks[None]
             )
             moved = carry(full, weights)
+            if gate > 0:
+                moved = moved * colour_gate(masks, frames[t - 1], frames[t], gate)[None]
             masks = (F.interpolate(moved, size=(H // 4, W // 4), mode="area") if grid else moved)[0]
         new = [int(i) for i in np.unique(gt[t]) if i not in (0, 255) and int(i) not in ids]
         for i in new:
@@ -70,6 +78,19 @@ def colour_chain(gt: np.ndarray, frames: list[torch.Tensor], radius: int, temper
         for i in new:  # the prompt frame: the given mask, as semi-supervised methods report
             pred[t][gt[t] == i] = i
     return pred
+
+
+def colour_gate(masks: torch.Tensor, before: torch.Tensor, now: torch.Tensor, gate: float) -> torch.Tensor:
+    """[K, H, W] masks on ``before`` -> [K, H, W]: 1 where ``now``'s colour is more than
+    ``gate`` likely the object's rather than its surroundings'."""
+    colours_before, colours_now = colour_index(before[0]), colour_index(now[0])
+    keep = torch.ones_like(masks)
+    for k, m in enumerate(masks):
+        inside = m > 0.5
+        around = surroundings(inside)
+        if inside.any() and int(around.sum()) >= 5:
+            keep[k] = (object_probability(colours_before, inside, around, colours_now) > gate).float()
+    return keep
 
 
 def grid_oracle(gt: np.ndarray) -> np.ndarray:
@@ -89,6 +110,7 @@ def main(argv=None) -> None:
     ap.add_argument("--root", required=True, help="DAVIS-layout folder (Annotations/480p, JPEGImages/480p)")
     ap.add_argument("--radii", default="3,5,7", help="radii of the full-resolution chain")
     ap.add_argument("--temperatures", default="0.001,0.005", help="other temperatures at the default radius")
+    ap.add_argument("--gates", default="0.2,0.3,0.4", help="colour gates on the default full-resolution chain")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     root = Path(args.root)
@@ -103,13 +125,17 @@ def main(argv=None) -> None:
         ]
         data.append((v, gt, frames))
 
-    chain = lambda r, temp, grid: lambda gt, fr: colour_chain(gt, fr, r, temp, grid)
+    chain = lambda r, temp, grid, gate=0.0: lambda gt, fr: colour_chain(gt, fr, r, temp, grid, gate)
     rows = {"static": lambda gt, fr: static_baseline(gt), "grid oracle": lambda gt, fr: grid_oracle(gt)}
     rows[f"colour, 1/4 grid (r={RADIUS}, T={TEMPERATURE})"] = chain(RADIUS, TEMPERATURE, True)
     for r in (int(x) for x in args.radii.split(",")):
         rows[f"colour, full (r={r}, T={TEMPERATURE})"] = chain(r, TEMPERATURE, False)
     for temp in (float(x) for x in args.temperatures.split(",")):
         rows[f"colour, full (r={RADIUS}, T={temp})"] = chain(RADIUS, temp, False)
+    for gate in (float(x) for x in args.gates.split(",")):
+        rows[f"colour, full (r={RADIUS}, T={TEMPERATURE}) + colour gate {gate}"] = chain(
+            RADIUS, TEMPERATURE, False, gate
+        )
 
     H, W = data[0][1].shape[1:]
     print(f"{len(data)} videos of {root}, {W}x{H}; J&F as DAVIS 2017 semi-supervised, in %")
