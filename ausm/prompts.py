@@ -4,7 +4,8 @@ A prompt is turned into a mask at the input image's size and, on the next ``step
 painted into the history for that frame (the object's ID vector is written where the
 mask is, exactly as the paper paints first-frame prompts onto X_0).
   * mask: used as given (bool, or float in [0, 1]).
-  * box [x1, y1, x2, y2] in pixels: rasterised to a filled rectangle (pixel centres inside).
+  * box [x1, y1, x2, y2] in pixels: rasterised to a filled rectangle (pixel centres inside),
+    which the session cuts down to its object on the prompt's frame (``ausm.box_cut``).
   * points [(x, y), ...] with labels (1 positive, 0 negative): discs of ``point_radius``
     pixels; positive discs are added to the mask, negative discs cut out of it
     (for REFINE, out of the object's current mask).
