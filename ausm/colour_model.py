@@ -24,10 +24,18 @@ def colour_index(image: torch.Tensor, bins: int = BINS) -> torch.Tensor:
     return (q[0] * bins + q[1]) * bins + q[2]
 
 
+def window_sum(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Sum of ``x`` [..., H, W] over each pixel's (2r+1)x(2r+1) window, zero outside.
+    Integral images, not pooling: torch's CPU max/avg pooling over 16 masks at 128x96 took
+    ten times as long (11.6 / 4.2 ms against 0.9 / 0.8 ms)."""
+    c = F.pad(x, (r + 1, r, r + 1, r)).cumsum(-1).cumsum(-2)
+    k = 2 * r + 1
+    return c[..., k:, k:] - c[..., :-k, k:] - c[..., k:, :-k] + c[..., :-k, :-k]
+
+
 def surroundings(inside: torch.Tensor, ring: int = RING) -> torch.Tensor:
-    """bool [H, W] -> bool [H, W]: the pixels within ``ring`` of ``inside``, not in it."""
-    near = F.max_pool2d(inside[None, None].float(), 2 * ring + 1, stride=1, padding=ring)[0, 0] > 0.5
-    return near & ~inside
+    """bool [..., H, W] -> bool [..., H, W]: the pixels within ``ring`` of ``inside``, not in it."""
+    return (window_sum(inside.float(), ring) > 0.5) & ~inside  # float sums of 0/1 are exact here
 
 
 def object_probability(
@@ -39,12 +47,20 @@ def object_probability(
     smooth: int = SMOOTH,
 ) -> torch.Tensor:
     """P(object | colour) for the colours ``at`` [H, W] (from ``colour_index``), with equal
-    priors, from the histograms of ``colours`` under the masks ``inside`` (the object) and
-    ``around`` (its surroundings), smoothed over ``smooth`` pixels. Returns float [H, W]."""
-    fg = torch.bincount(colours[inside], minlength=bins**3).float() + 0.5
-    bg = torch.bincount(colours[around], minlength=bins**3).float() + 0.5
-    fg, bg = fg / fg.sum(), bg / bg.sum()
-    p = (fg / (fg + bg))[at]
-    if smooth > 1:
-        p = F.avg_pool2d(p[None, None], smooth, stride=1, padding=smooth // 2, count_include_pad=False)[0, 0]
-    return p
+    priors, from the histograms of ``colours`` [H, W] under the masks ``inside`` (objects)
+    and ``around`` (their surroundings), both bool [K, H, W] or [H, W], smoothed over
+    ``smooth`` pixels. Returns float of ``inside``'s shape; all objects in one pass, so
+    its cost hardly grows with their number."""
+    n = bins**3
+    masks = inside.reshape(-1, *inside.shape[-2:])
+    K = masks.shape[0]
+    # one bincount for all objects: object k's colours are counted in bins [k n, (k + 1) n)
+    offset = colours[None] + n * torch.arange(K, device=colours.device)[:, None, None]
+    fg = torch.bincount(offset[masks], minlength=K * n).view(K, n).float() + 0.5
+    bg = torch.bincount(offset[around.reshape(masks.shape)], minlength=K * n).view(K, n).float() + 0.5
+    fg, bg = fg / fg.sum(1, keepdim=True), bg / bg.sum(1, keepdim=True)
+    p = (fg / (fg + bg))[:, at]  # [K, H, W]
+    if smooth > 1:  # the mean over the window's pixels inside the image; float64 sums stay exact enough
+        r = smooth // 2
+        p = (window_sum(p.double(), r) / window_sum(torch.ones_like(at, dtype=torch.float64), r)).float()
+    return p.reshape(inside.shape)

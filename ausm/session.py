@@ -354,14 +354,13 @@ class StreamSession:
         network both leak a mask onto neighbouring background of a similar texture, frame by
         frame; the object's own colours, against its surroundings', hold it back."""
         logits = out["mask_logits"].clone()
-        before, now = colour_index(self._image[0]), colour_index(image[0])
-        for k in torch.nonzero(self._masks.flatten(1).amax(1) > 0.5).flatten().tolist():
-            inside = self._masks[k] > 0.5
-            around = surroundings(inside)
-            if int(around.sum()) < 5:  # the object fills the frame: nothing to tell it from
-                continue
-            p = object_probability(before, inside, around, now)
-            logits[0, k] = logits[0, k].masked_fill(p <= self.config.history_colour_gate, -_GIVEN_LOGIT)
+        inside = self._masks > 0.5
+        around = surroundings(inside)
+        # an object filling the frame has nothing to be told from; empty rows have no model
+        rows = torch.nonzero(inside.flatten(1).any(1) & (around.flatten(1).sum(1) >= 5)).flatten()
+        if len(rows):
+            p = object_probability(colour_index(self._image[0]), inside[rows], around[rows], colour_index(image[0]))
+            logits[0, rows] = logits[0, rows].masked_fill(p <= self.config.history_colour_gate, -_GIVEN_LOGIT)
         return {**out, "mask_logits": logits}
 
     def _given_masks_as_output(self, out: StepOutputs, masks: torch.Tensor, slots: List[int]) -> StepOutputs:

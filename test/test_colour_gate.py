@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from helpers.colour_scene import SIZE, scene
 from helpers.scripted import ScriptedRunner
 
-from ausm.colour_model import colour_index, object_probability, surroundings
+from ausm.colour_model import colour_index, object_probability, surroundings, window_sum
 from ausm.session import StreamSession
 
 
@@ -16,6 +16,24 @@ def test_object_colours_are_told_from_their_surroundings():
     inside = torch.from_numpy(disc)
     p = object_probability(colours, inside, surroundings(inside), colours, smooth=1)
     assert float(p[inside].min()) > 0.9 and float(p[surroundings(inside, 6)].mean()) < 0.1
+
+
+def test_window_sums_and_surroundings_match_pooling():
+    x = torch.rand(3, 17, 23)
+    assert torch.allclose(window_sum(x, 2), F.avg_pool2d(x[:, None], 5, 1, 2)[:, 0] * 25, atol=1e-4)
+    inside = x > 0.8
+    dilated = F.max_pool2d(inside[:, None].float(), 7, 1, 3)[:, 0] > 0.5
+    assert torch.equal(surroundings(inside, 3), dilated & ~inside)
+
+
+def test_objects_scored_together_equal_one_by_one():
+    img, disc = scene()
+    colours = colour_index(torch.from_numpy(img).permute(2, 0, 1).float() / 255)
+    inside = torch.stack([torch.from_numpy(disc), torch.from_numpy(~disc)])
+    around = surroundings(inside)
+    together = object_probability(colours, inside, around, colours)
+    for k in range(2):
+        assert torch.allclose(together[k], object_probability(colours, inside[k], around[k], colours))
 
 
 class Leaky(ScriptedRunner):
