@@ -353,14 +353,16 @@ class StreamSession:
         last frame than like the object (``history_colour_gate``): colour propagation and the
         network both leak a mask onto neighbouring background of a similar texture, frame by
         frame; the object's own colours, against its surroundings', hold it back."""
-        logits = out["mask_logits"].clone()
-        inside = self._masks > 0.5
+        rows = torch.nonzero(self._masks.flatten(1).amax(1) > 0.5).flatten()  # empty rows have no model
+        inside = self._masks[rows] > 0.5
         around = surroundings(inside)
-        # an object filling the frame has nothing to be told from; empty rows have no model
-        rows = torch.nonzero(inside.flatten(1).any(1) & (around.flatten(1).sum(1) >= 5)).flatten()
-        if len(rows):
-            p = object_probability(colour_index(self._image[0]), inside[rows], around[rows], colour_index(image[0]))
-            logits[0, rows] = logits[0, rows].masked_fill(p <= self.config.history_colour_gate, -_GIVEN_LOGIT)
+        enough = around.flatten(1).sum(1) >= 5  # an object filling the frame has nothing to be told from
+        rows, inside, around = rows[enough], inside[enough], around[enough]
+        if not len(rows):
+            return out
+        p = object_probability(colour_index(self._image[0]), inside, around, colour_index(image[0]))
+        logits = out["mask_logits"].clone()
+        logits[0, rows] = logits[0, rows].masked_fill(p <= self.config.history_colour_gate, -_GIVEN_LOGIT)
         return {**out, "mask_logits": logits}
 
     def _given_masks_as_output(self, out: StepOutputs, masks: torch.Tensor, slots: List[int]) -> StepOutputs:
