@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 BINS = 6  # per RGB channel: 216 colours, enough to separate, few enough to fill from a small object
-RING = 3  # pixels around the object taken as its surroundings
+RING = 3  # pixels (at the model input) around the object taken as its surroundings
 SMOOTH = 5  # box filter (pixels) over the probability: objects are regions, not speckle
 
 

@@ -366,10 +366,10 @@ class StreamSession:
         return {**out, "mask_logits": logits}
 
     def _given_masks_as_output(self, out: StepOutputs, masks: torch.Tensor, slots: List[int]) -> StepOutputs:
-        """The rows given their mask this frame (``RasterisedPrompt.sets_output``) output it, present: what the
-        caller said about this frame outranks what the network makes of it, and the next
-        frame's history starts from it (a row the network misses on its prompt frame
-        would otherwise be lost from the start)."""
+        """The rows whose prompt this frame sets their output (``RasterisedPrompt.sets_output``)
+        output its mask, present: what the caller said about this frame outranks what the
+        network makes of it, and the next frame's history starts from it (a row the network
+        misses on its prompt frame would otherwise be lost from the start)."""
         logits, objectness = out["mask_logits"].clone(), out["objectness_logits"].clone()
         rows = torch.tensor(slots, device=logits.device)
         logits[0, rows] = torch.where(masks[rows] > 0.5, _GIVEN_LOGIT, -_GIVEN_LOGIT).to(logits.dtype)
@@ -380,8 +380,8 @@ class StreamSession:
         self, tracks: TrackTable, masks: torch.Tensor, grid: Tuple[int, int], fit: Letterbox, image: torch.Tensor
     ) -> Tuple[List[int], List[int]]:
         """Paint the queued prompts into the history ``masks``; returns the track ids removed
-        and the slots whose mask this frame is exactly a given one. ``image``: this frame at
-        the model input, where boxes are cut down to their objects."""
+        and the slots whose output this frame is their prompt's mask. ``image``: this frame
+        at the model input, where boxes are cut down to their objects."""
         released, given = [], []
         to_grid: Callable[[np.ndarray], torch.Tensor] = lambda a: fit.mask_to_grid(torch.from_numpy(a), grid).to(
             masks.device
