@@ -62,6 +62,9 @@ class ModelConfig:
     # likely to be its object's rather than its surroundings', as they were one frame before
     # (ausm.colour_model); 0: off.
     history_colour_gate: float = 0.0
+    # With propagation on, each history mask is first moved by its own best translation within
+    # this many pixels at the model input (ausm.propagation.carry_following); 0: off.
+    history_search: int = 0
     # Class names per class head (dataset name -> names in class-index order, at most
     # num_classes[head] of them); empty when unknown. Training writes them from its
     # data sets; the ROS node publishes them (LabelInfo, detection labels).

@@ -97,6 +97,61 @@ def carry_near(masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, rad
     return out
 
 
+def object_shift(prev: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, search: int) -> tuple[int, int]:
+    """The translation (dy, dx), each within ``search`` pixels, that best moves the pixels of
+    ``prev`` ([1, 3, H, W]) under ``mask`` ([H, W], > 0.5) onto ``image``: least mean squared
+    colour difference over the part of the mask that lands inside the image (template
+    matching, three correlations). An object leaving the view is followed out of it, as long
+    as a quarter of it stays in; the nearest shift wins a tie, so a still or flat object stays."""
+    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+    if len(ys) < 4:
+        return 0, 0
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    weight = (mask[y0:y1, x0:x1] > 0.5).to(prev.dtype)
+    template = prev[0, :, y0:y1, x0:x1] * weight
+    window = (slice(None), slice(y0, y1 + 2 * search), slice(x0, x1 + 2 * search))
+    region = F.pad(image[0], (search,) * 4)[window]
+    inside = F.pad(torch.ones_like(image[0, :1]), (search,) * 4)[window]
+    corr = lambda x, k: F.conv2d(x[None], k[None])[0, 0]
+    # sum over the in-image part of the mask of (region - prev)^2, and that part's size
+    ssd = corr((region**2).sum(0, keepdim=True), weight[None]) - 2 * corr(region, template)
+    ssd = ssd + corr(inside, (template**2).sum(0, keepdim=True))
+    landed = corr(inside, weight[None])
+    cost = torch.where(landed >= 0.25 * weight.sum(), ssd / landed.clamp(min=1), torch.inf)
+    d = torch.arange(-search, search + 1, device=cost.device, dtype=cost.dtype)
+    cost = cost + 1e-6 * (d[:, None] ** 2 + d[None, :] ** 2)
+    dy, dx = divmod(int(torch.argmin(cost)), cost.shape[1])
+    return dy - search, dx - search
+
+
+def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """[..., H, W] moved by (dy, dx) pixels, zeros where nothing moved in."""
+    H, W = x.shape[-2:]
+    out = torch.zeros_like(x)
+    out[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = x[
+        ..., max(-dy, 0) : H + min(-dy, 0), max(-dx, 0) : W + min(-dx, 0)
+    ]
+    return out
+
+
+def carry_following(
+    masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, search: int, radius: int = RADIUS
+) -> torch.Tensor:
+    """``carry_near`` after each mask and the previous frame under it are first moved by the
+    mask's own ``object_shift``: colour propagation alone follows at most ``radius`` pixels of
+    motion and, where an object moves over background of its own colours, stays behind on
+    the background. Masks that did not move share one propagation."""
+    shifts = [object_shift(prev, image, m, search) if bool((m > 0.5).any()) else (0, 0) for m in masks]
+    still = [k for k, s in enumerate(shifts) if s == (0, 0)]
+    out = torch.zeros_like(masks)
+    if still:
+        out[still] = carry_near(masks[still], prev, image, radius)
+    for k, (dy, dx) in enumerate(shifts):
+        if (dy, dx) != (0, 0):
+            out[k : k + 1] = carry_near(translate(masks[k : k + 1], dy, dx), translate(prev, dy, dx), image, radius)
+    return out
+
+
 def add_detail(logits: torch.Tensor, masks: torch.Tensor, grid: torch.Tensor, gain: float) -> torch.Tensor:
     """The network reads history on its 1/4 grid and answers there; the history is known
     finer. logits: [K, H, W] the ID rows' mask logits upsampled to the history masks'

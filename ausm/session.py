@@ -51,7 +51,7 @@ from .config import ModelConfig
 from .letterbox import Letterbox
 from .model import AUSM
 from .prompts import Prompt, PromptAction, RasterisedPrompt, rasterise
-from .propagation import add_detail, carry_near
+from .propagation import add_detail, carry_following, carry_near
 from .runtimes.base import StepOutputs, StepRunner
 from .runtimes.torch_runner import TorchStepRunner
 from .tracks import TrackTable, check_track_id_type
@@ -317,7 +317,12 @@ class StreamSession:
         if radius > 0 and self._image is not None:
             # last frame's masks moved onto this frame before its prompts (which already are
             # of this frame) are painted in, as training aligns teacher-forced history
-            masks = carry_near(masks, self._image, image, radius)
+            search = self.config.history_search
+            masks = (
+                carry_following(masks, self._image, image, search, radius)
+                if search > 0
+                else carry_near(masks, self._image, image, radius)
+            )
         released, given = self._apply_prompts(tracks, masks, history_hw, fit, image)
         grid = masks if radius == 0 else F.interpolate(masks[None], size=(mh, mw), mode="area")[0]
 

@@ -4,7 +4,18 @@ import numpy as np
 import torch
 
 from ausm import History, build_model
-from ausm.propagation import add_detail, affinities, align_history, carry, carry_near, clip_affinities, propagate
+from ausm.propagation import (
+    add_detail,
+    affinities,
+    align_history,
+    carry,
+    carry_following,
+    carry_near,
+    clip_affinities,
+    object_shift,
+    propagate,
+    translate,
+)
 from ausm.session import StreamSession
 
 
@@ -49,6 +60,25 @@ def test_a_moving_object_is_followed_better_than_by_its_old_mask():
     up = torch.nn.functional.interpolate(moved[None, None], size=new.shape, mode="bilinear")[0, 0] > 0.5
     static = torch.nn.functional.interpolate(quarter(old)[None], size=new.shape, mode="bilinear")[0, 0] > 0.5
     assert iou(up, new) > iou(static, new) + 0.1, (iou(up, new), iou(static, new))
+
+
+def test_a_fast_object_is_followed_by_its_own_shift():
+    # 6 px a frame is beyond a radius of 2: colour propagation alone is left behind
+    frames = [textured_square(t, step=6) for t in range(5)]
+    plain = following = frames[0][1].float()[None]
+    for (prev, _), (image, _) in zip(frames, frames[1:]):
+        plain = carry_near(plain, prev, image, radius=2)
+        following = carry_following(following, prev, image, search=4, radius=2)
+    truth = frames[-1][1]
+    assert iou(following[0] > 0.5, truth) > 0.9
+    assert iou(plain[0] > 0.5, truth) < 0.5
+
+
+def test_the_shift_follows_an_object_out_of_the_view_and_keeps_a_still_one():
+    before, mask = textured_square(10, step=4)  # x = 48: the square touches the right edge
+    leaving = translate(before, 0, 6)  # 6 of its 16 columns are now off the frame
+    assert object_shift(before, leaving, mask.float(), search=8) == (0, 6)
+    assert object_shift(before, before, mask.float(), search=8) == (0, 0)
 
 
 def test_carrying_near_the_masks_equals_carrying_over_the_whole_frame():
