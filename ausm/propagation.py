@@ -38,6 +38,10 @@ RADIUS = 5  # pixels at the model input: the largest motion per frame followed
 # composites (0.644 at 0.005, 0.668 at 0.003, 0.702 at 0.001) but is flat held out below 0.003
 TEMPERATURE = 0.003
 _OUTSIDE = 1e3  # colour of the padding: no weight goes outside the image
+# carry_following: objects moving less than this (px) are left to propagation alone, which
+# follows them; at most FOLLOW_AT_MOST are moved first, each costing one more propagation
+FOLLOW_FROM = 2
+FOLLOW_AT_MOST = 4
 
 
 def affinities(prev: torch.Tensor, image: torch.Tensor, radius: int = RADIUS, temperature: float = TEMPERATURE):
@@ -97,31 +101,37 @@ def carry_near(masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, rad
     return out
 
 
-def object_shift(prev: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, search: int) -> tuple[int, int]:
-    """The translation (dy, dx), each within ``search`` pixels, that best moves the pixels of
-    ``prev`` ([1, 3, H, W]) under ``mask`` ([H, W], > 0.5) onto ``image``: least mean squared
-    colour difference over the part of the mask that lands inside the image (template
-    matching, three correlations). An object leaving the view is followed out of it, as long
-    as a quarter of it stays in; the nearest shift wins a tie, so a still or flat object stays."""
-    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
-    if len(ys) < 4:
-        return 0, 0
-    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-    weight = (mask[y0:y1, x0:x1] > 0.5).to(prev.dtype)
-    template = prev[0, :, y0:y1, x0:x1] * weight
-    window = (slice(None), slice(y0, y1 + 2 * search), slice(x0, x1 + 2 * search))
-    region = F.pad(image[0], (search,) * 4)[window]
-    inside = F.pad(torch.ones_like(image[0, :1]), (search,) * 4)[window]
+def object_shifts(prev: torch.Tensor, image: torch.Tensor, masks: torch.Tensor, search: int) -> list[tuple[int, int]]:
+    """For each mask of ``masks`` ([K, H, W], > 0.5) the translation (dy, dx), each within
+    ``search`` pixels, that best moves the pixels of ``prev`` ([1, 3, H, W]) under it onto
+    ``image``: least mean squared colour difference over the part of the mask that lands
+    inside the image (template matching, three correlations). An object leaving the view is
+    followed out of it as long as a quarter of it stays in; the nearest shift wins a tie, so
+    a still or flat object stays; an empty mask stays."""
+    padded = F.pad(image[0], (search,) * 4)
+    inside = F.pad(torch.ones_like(image[0, :1]), (search,) * 4)
+    squares = (padded**2).sum(0, keepdim=True)
+    d = torch.arange(-search, search + 1, device=image.device, dtype=image.dtype)
+    nearest = 1e-6 * (d[:, None] ** 2 + d[None, :] ** 2)
     corr = lambda x, k: F.conv2d(x[None], k[None])[0, 0]
-    # sum over the in-image part of the mask of (region - prev)^2, and that part's size
-    ssd = corr((region**2).sum(0, keepdim=True), weight[None]) - 2 * corr(region, template)
-    ssd = ssd + corr(inside, (template**2).sum(0, keepdim=True))
-    landed = corr(inside, weight[None])
-    cost = torch.where(landed >= 0.25 * weight.sum(), ssd / landed.clamp(min=1), torch.inf)
-    d = torch.arange(-search, search + 1, device=cost.device, dtype=cost.dtype)
-    cost = cost + 1e-6 * (d[:, None] ** 2 + d[None, :] ** 2)
-    dy, dx = divmod(int(torch.argmin(cost)), cost.shape[1])
-    return dy - search, dx - search
+    shifts = []
+    for mask in masks:
+        ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+        if len(ys) < 4:
+            shifts.append((0, 0))
+            continue
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        weight = (mask[y0:y1, x0:x1] > 0.5).to(prev.dtype)[None]
+        template = prev[0, :, y0:y1, x0:x1] * weight
+        window = (slice(None), slice(y0, y1 + 2 * search), slice(x0, x1 + 2 * search))
+        # sum over the in-image part of the mask of (image - prev)^2, and that part's size
+        ssd = corr(squares[window], weight) - 2 * corr(padded[window], template)
+        ssd = ssd + corr(inside[window], (template**2).sum(0, keepdim=True))
+        landed = corr(inside[window], weight)
+        cost = torch.where(landed >= 0.25 * weight.sum(), ssd / landed.clamp(min=1), torch.inf) + nearest
+        dy, dx = divmod(int(torch.argmin(cost)), cost.shape[1])
+        shifts.append((dy - search, dx - search))
+    return shifts
 
 
 def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -135,20 +145,28 @@ def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 
 def carry_following(
-    masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, search: int, radius: int = RADIUS
+    masks: torch.Tensor,
+    prev: torch.Tensor,
+    image: torch.Tensor,
+    search: int,
+    radius: int = RADIUS,
+    least: int = FOLLOW_FROM,
+    most: int = FOLLOW_AT_MOST,
 ) -> torch.Tensor:
     """``carry_near`` after each mask and the previous frame under it are first moved by the
-    mask's own ``object_shift``: colour propagation alone follows at most ``radius`` pixels of
+    mask's own shift (``object_shifts``): colour propagation alone follows at most ``radius`` pixels of
     motion and, where an object moves over background of its own colours, stays behind on
-    the background. Masks that did not move share one propagation."""
-    shifts = [object_shift(prev, image, m, search) if bool((m > 0.5).any()) else (0, 0) for m in masks]
-    still = [k for k, s in enumerate(shifts) if s == (0, 0)]
+    the background. Each distinct shift costs one more propagation, so only the ``most``
+    fastest objects moving at least ``least`` pixels are moved first; the rest share one."""
+    shifts = object_shifts(prev, image, masks, search)
+    speed = [max(abs(dy), abs(dx)) for dy, dx in shifts]
+    fast = sorted((k for k in range(len(shifts)) if speed[k] >= least), key=lambda k: -speed[k])[:most]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k in range(len(shifts)):
+        groups.setdefault(shifts[k] if k in fast else (0, 0), []).append(k)
     out = torch.zeros_like(masks)
-    if still:
-        out[still] = carry_near(masks[still], prev, image, radius)
-    for k, (dy, dx) in enumerate(shifts):
-        if (dy, dx) != (0, 0):
-            out[k : k + 1] = carry_near(translate(masks[k : k + 1], dy, dx), translate(prev, dy, dx), image, radius)
+    for (dy, dx), ks in groups.items():
+        out[ks] = carry_near(translate(masks[ks], dy, dx), translate(prev, dy, dx), image, radius)
     return out
 
 

@@ -12,7 +12,7 @@ from ausm.propagation import (
     carry_following,
     carry_near,
     clip_affinities,
-    object_shift,
+    object_shifts,
     propagate,
     translate,
 )
@@ -77,8 +77,8 @@ def test_a_fast_object_is_followed_by_its_own_shift():
 def test_the_shift_follows_an_object_out_of_the_view_and_keeps_a_still_one():
     before, mask = textured_square(10, step=4)  # x = 48: the square touches the right edge
     leaving = translate(before, 0, 6)  # 6 of its 16 columns are now off the frame
-    assert object_shift(before, leaving, mask.float(), search=8) == (0, 6)
-    assert object_shift(before, before, mask.float(), search=8) == (0, 0)
+    assert object_shifts(before, leaving, mask.float()[None], search=8) == [(0, 6)]
+    assert object_shifts(before, before, mask.float()[None], search=8) == [(0, 0)]
 
 
 def test_carrying_near_the_masks_equals_carrying_over_the_whole_frame():
