@@ -10,6 +10,8 @@ network at all, scored as DAVIS 2017 semi-supervised on a DAVIS-layout folder.
   ... + colour gate each carried mask kept to the pixels coloured more like its object than
                     like its surroundings on the frame before (ausm.colour_model, as the
                     session's ``history_colour_gate``)
+  ... + moved first each mask first moved by its own best translation (carry_following, as
+                    the session's ``history_search``)
 
 plus the same full-resolution chain at other radii and temperatures. The frames must be
 at the model input size (the held-out composites are: 128x96).
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ausm.colour_model import colour_index, object_probability, surroundings
-from ausm.propagation import RADIUS, TEMPERATURE, affinities, carry
+from ausm.propagation import RADIUS, TEMPERATURE, affinities, carry, carry_following
 from ausm_eval.io import read_rgb
 from ausm_eval.metrics.davis import SEMI_SUPERVISED, DavisEvaluator, static_baseline
 from ausm_eval.metrics.davis_folder import read_label_video, sequence_annotations
@@ -50,7 +52,13 @@ def labels_from(masks: torch.Tensor, ids: list[int]) -> np.ndarray:
 
 
 def colour_chain(
-    gt: np.ndarray, frames: list[torch.Tensor], radius: int, temperature: float, grid: bool, gate: float = 0.0
+    gt: np.ndarray,
+    frames: list[torch.Tensor],
+    radius: int,
+    temperature: float,
+    grid: bool,
+    gate: float = 0.0,
+    search: int = 0,
 ) -> np.ndarray:
     """Each object from its first-appearance mask, carried to every later frame."""
     T, H, W = gt.shape
@@ -63,7 +71,11 @@ def colour_chain(
             full = (
                 F.interpolate(masks[None], size=(H, W), mode="bilinear", align_corners=False) if grid else masks[None]
             )
-            moved = carry(full, weights)
+            moved = (
+                carry_following(full[0], frames[t - 1], frames[t], search, radius)[None]
+                if search
+                else carry(full, weights)
+            )
             if gate > 0:
                 moved = moved * colour_gate(masks, frames[t - 1], frames[t], gate)[None]
             masks = (F.interpolate(moved, size=(H // 4, W // 4), mode="area") if grid else moved)[0]
@@ -111,6 +123,7 @@ def main(argv=None) -> None:
     ap.add_argument("--radii", default="3,5,7", help="radii of the full-resolution chain")
     ap.add_argument("--temperatures", default="0.001,0.005", help="other temperatures at the default radius")
     ap.add_argument("--gates", default="0.2,0.3,0.4", help="colour gates on the default full-resolution chain")
+    ap.add_argument("--search", type=int, default=4, help="the last row's object_shifts search (px)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     root = Path(args.root)
@@ -125,7 +138,7 @@ def main(argv=None) -> None:
         ]
         data.append((v, gt, frames))
 
-    chain = lambda r, temp, grid, gate=0.0: lambda gt, fr: colour_chain(gt, fr, r, temp, grid, gate)
+    chain = lambda r, temp, grid, gate=0.0, search=0: lambda gt, fr: colour_chain(gt, fr, r, temp, grid, gate, search)
     rows = {"static": lambda gt, fr: static_baseline(gt), "grid oracle": lambda gt, fr: grid_oracle(gt)}
     rows[f"colour, 1/4 grid (r={RADIUS}, T={TEMPERATURE})"] = chain(RADIUS, TEMPERATURE, True)
     for r in (int(x) for x in args.radii.split(",")):
@@ -136,6 +149,9 @@ def main(argv=None) -> None:
         rows[f"colour, full (r={RADIUS}, T={TEMPERATURE}) + colour gate {gate}"] = chain(
             RADIUS, TEMPERATURE, False, gate
         )
+    rows[f"... + colour gate 0.3 + each mask moved first (search {args.search})"] = chain(
+        RADIUS, TEMPERATURE, False, 0.3, args.search
+    )
 
     H, W = data[0][1].shape[1:]
     print(f"{len(data)} videos of {root}, {W}x{H}; J&F as DAVIS 2017 semi-supervised, in %")
