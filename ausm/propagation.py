@@ -18,7 +18,10 @@ and adds back what the network's 1/4 grid loses of it (``add_detail``). The pape
 describe this step; it is ours. It has no weights, so training and streaming share it: the
 session propagates its history masks before painting a frame's prompts (prompts are already
 masks of the new frame), and training propagates teacher-forced masks the same way
-(``align_history``, on the 1/4 grid).
+(``align_history``, on the 1/4 grid). The session can first move each mask by its own
+translation (``carry_following``, ``history_search``): propagation alone follows at most its
+radius, and stays behind where an object crosses background of its own colours; training
+does not (yet), so the network reads better-aligned history while streaming than it learned on.
 """
 
 from __future__ import annotations
