@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ausm import box_cut
 from ausm_eval.io import read_rgb
 from ausm_eval.metrics.davis_folder import read_label_video
+from ausm_train.evaluation.inference import first_appearances, tight_box
 
 
 def first_boxes(root: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -36,14 +37,11 @@ def first_boxes(root: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     for seq in sorted(p.name for p in (root / "Annotations/480p").iterdir()):
         labels = read_label_video(sorted((root / "Annotations/480p" / seq).glob("*.png")))
         frames = sorted((root / "JPEGImages/480p" / seq).glob("*.jpg"))
-        seen: set[int] = set()
-        for t, lab in enumerate(labels):
-            for i in sorted(set(np.unique(lab).tolist()) - {0} - seen):
-                seen.add(i)
-                m = lab == i
-                ys, xs = np.nonzero(m)
+        for t, objects in first_appearances(labels).items():
+            for _, m in objects:
+                x1, y1, x2, y2 = map(int, tight_box(m))
                 rect = np.zeros_like(m)
-                rect[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+                rect[y1:y2, x1:x2] = True
                 out.append((read_rgb(frames[t]), m, rect))
     return out
 
