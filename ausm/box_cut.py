@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .colour_model import BINS, RING, SMOOTH, colour_index, object_probability, surroundings
+from .colour_model import BINS, MIN_AROUND, RING, SMOOTH, colour_index, object_probability, surroundings
 
 THRESHOLD = 0.6  # P(object | colour) a pixel needs
 MIN_KEPT = 0.2  # a cut keeping less of the box than this has found no object: keep the box
@@ -34,7 +34,7 @@ def cut_box(
     out of the image or the cut keeps less than ``min_kept`` of it."""
     inside = box > 0.5
     around = surroundings(inside, ring)
-    if int(around.sum()) < 5 or not inside.any():
+    if int(around.sum()) < MIN_AROUND or not inside.any():
         return box.clone()
     colours = colour_index(image, bins)
     cut = inside & (object_probability(colours, inside, around, colours, bins, smooth) > threshold)

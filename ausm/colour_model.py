@@ -16,6 +16,7 @@ import torch.nn.functional as F
 BINS = 6  # per RGB channel: 216 colours, enough to separate, few enough to fill from a small object
 RING = 3  # pixels (at the model input) around the object taken as its surroundings
 SMOOTH = 5  # box filter (pixels) over the probability: objects are regions, not speckle
+MIN_AROUND = 5  # surroundings of fewer pixels (an object filling the frame) give no model
 
 
 def colour_index(image: torch.Tensor, bins: int = BINS) -> torch.Tensor:
@@ -64,3 +65,19 @@ def object_probability(
         r = smooth // 2
         p = (window_sum(p.double(), r) / window_sum(torch.ones_like(at, dtype=torch.float64), r)).float()
     return p.reshape(inside.shape)
+
+
+def colour_gate(masks: torch.Tensor, before: torch.Tensor, now: torch.Tensor, threshold: float) -> torch.Tensor:
+    """masks [K, H, W] of the frame ``before`` ([3, H, W]) -> bool [K, H, W]: where a pixel of
+    ``now`` may belong to object k, its colour more than ``threshold`` likely the object's
+    than its surroundings' on ``before``. All true for a mask that gives no model (empty,
+    or with fewer than ``MIN_AROUND`` pixels around it)."""
+    keep = torch.ones(masks.shape, dtype=torch.bool, device=masks.device)
+    rows = torch.nonzero(masks.flatten(1).amax(1) > 0.5).flatten()
+    inside = masks[rows] > 0.5
+    around = surroundings(inside)
+    enough = around.flatten(1).sum(1) >= MIN_AROUND
+    rows, inside, around = rows[enough], inside[enough], around[enough]
+    if len(rows):
+        keep[rows] = object_probability(colour_index(before), inside, around, colour_index(now)) > threshold
+    return keep

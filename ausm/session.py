@@ -12,8 +12,9 @@ Semantics (beyond the paper, documented here because a robot depends on them):
     never changes shape) without distortion: scaled by one factor and padded
     (``ausm.letterbox``). Outputs are at the frame's own size.
   * Prompts are queued and applied at the start of the next ``step``: their masks are
-    painted into that frame's history (see ``ausm.prompts``). A mask prompt (no box, no
-    positive points) is also the object's output on that frame. RESET acts at once.
+    painted into that frame's history (see ``ausm.prompts``). A mask prompt, or a box prompt
+    (cut down to its object, ``ausm.box_cut``), without positive points is also the object's
+    output on that frame. RESET acts at once.
   * A tracked object is present when its objectness > ``presence_threshold`` and its
     mask is non-empty; its mask becomes its history mark for the next frame. With history
     propagation (``config.history_propagation``) marks are kept at the model input, carried
@@ -46,7 +47,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .box_cut import cut_box
-from .colour_model import colour_index, object_probability, surroundings
+from .colour_model import colour_gate
 from .config import ModelConfig
 from .letterbox import Letterbox
 from .model import AUSM
@@ -358,16 +359,10 @@ class StreamSession:
         last frame than like the object (``history_colour_gate``): colour propagation and the
         network both leak a mask onto neighbouring background of a similar texture, frame by
         frame; the object's own colours, against its surroundings', hold it back."""
-        rows = torch.nonzero(self._masks.flatten(1).amax(1) > 0.5).flatten()  # empty rows have no model
-        inside = self._masks[rows] > 0.5
-        around = surroundings(inside)
-        enough = around.flatten(1).sum(1) >= 5  # an object filling the frame has nothing to be told from
-        rows, inside, around = rows[enough], inside[enough], around[enough]
-        if not len(rows):
-            return out
-        p = object_probability(colour_index(self._image[0]), inside, around, colour_index(image[0]))
+        keep = colour_gate(self._masks, self._image[0], image[0], self.config.history_colour_gate)
         logits = out["mask_logits"].clone()
-        logits[0, rows] = logits[0, rows].masked_fill(p <= self.config.history_colour_gate, -_GIVEN_LOGIT)
+        S = self.config.num_ids
+        logits[0, :S] = logits[0, :S].masked_fill(~keep, -_GIVEN_LOGIT)
         return {**out, "mask_logits": logits}
 
     def _given_masks_as_output(self, out: StepOutputs, masks: torch.Tensor, slots: List[int]) -> StepOutputs:

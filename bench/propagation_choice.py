@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ausm.colour_model import colour_index, object_probability, surroundings
+from ausm.colour_model import colour_gate
 from ausm.propagation import RADIUS, TEMPERATURE, affinities, carry, carry_following
 from ausm_eval.io import read_rgb
 from ausm_eval.metrics.davis import SEMI_SUPERVISED, DavisEvaluator, static_baseline
@@ -77,7 +77,7 @@ def colour_chain(
                 else carry(full, weights)
             )
             if gate > 0:
-                moved = moved * colour_gate(masks, frames[t - 1], frames[t], gate)[None]
+                moved = moved * colour_gate(masks, frames[t - 1][0], frames[t][0], gate)[None]
             masks = (F.interpolate(moved, size=(H // 4, W // 4), mode="area") if grid else moved)[0]
         new = [int(i) for i in np.unique(gt[t]) if i not in (0, 255) and int(i) not in ids]
         for i in new:
@@ -90,19 +90,6 @@ def colour_chain(
         for i in new:  # the prompt frame: the given mask, as semi-supervised methods report
             pred[t][gt[t] == i] = i
     return pred
-
-
-def colour_gate(masks: torch.Tensor, before: torch.Tensor, now: torch.Tensor, gate: float) -> torch.Tensor:
-    """[K, H, W] masks on ``before`` -> [K, H, W]: 1 where ``now``'s colour is more than
-    ``gate`` likely the object's rather than its surroundings'."""
-    colours_before, colours_now = colour_index(before[0]), colour_index(now[0])
-    keep = torch.ones_like(masks)
-    for k, m in enumerate(masks):
-        inside = m > 0.5
-        around = surroundings(inside)
-        if inside.any() and int(around.sum()) >= 5:
-            keep[k] = (object_probability(colours_before, inside, around, colours_now) > gate).float()
-    return keep
 
 
 def grid_oracle(gt: np.ndarray) -> np.ndarray:
