@@ -63,7 +63,8 @@ class ModelConfig:
     # (ausm.colour_model); 0: off.
     history_colour_gate: float = 0.0
     # With propagation on, each history mask is first moved by its own best translation within
-    # this many pixels at the model input (ausm.propagation.carry_following); 0: off.
+    # this many pixels at the model input of its translation on the frame before
+    # (ausm.propagation.object_shifts, carry_following); 0: off.
     history_search: int = 0
     # Class names per class head (dataset name -> names in class-index order, at most
     # num_classes[head] of them); empty when unknown. Training writes them from its

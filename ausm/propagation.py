@@ -19,9 +19,10 @@ describe this step; it is ours. It has no weights, so training and streaming sha
 session propagates its history masks before painting a frame's prompts (prompts are already
 masks of the new frame), and training propagates teacher-forced masks the same way
 (``align_history``, on the 1/4 grid). The session can first move each mask by its own
-translation (``carry_following``, ``history_search``): propagation alone follows at most its
-radius, and stays behind where an object crosses background of its own colours; training
-does not (yet), so the network reads better-aligned history while streaming than it learned on.
+translation (``carry_following``, ``history_search``), looked for around its translation on
+the frame before: propagation alone follows at most its radius, and stays behind where an
+object crosses background of its own colours; training does not (yet), so the network
+reads better-aligned history while streaming than it learned on.
 """
 
 from __future__ import annotations
@@ -104,36 +105,49 @@ def carry_near(masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, rad
     return out
 
 
-def object_shifts(prev: torch.Tensor, image: torch.Tensor, masks: torch.Tensor, search: int) -> list[tuple[int, int]]:
+def object_shifts(
+    prev: torch.Tensor,
+    image: torch.Tensor,
+    masks: torch.Tensor,
+    search: int,
+    expected: list[tuple[int, int]] | None = None,
+) -> list[tuple[int, int]]:
     """For each mask of ``masks`` ([K, H, W], > 0.5) the translation (dy, dx), each within
-    ``search`` pixels, that best moves the pixels of ``prev`` ([1, 3, H, W]) under it onto
-    ``image``: least mean squared colour difference over the part of the mask that lands
-    inside the image (template matching, three correlations). An object leaving the view is
-    followed out of it as long as a quarter of it stays in; the nearest shift wins a tie, so
-    a still or flat object stays; an empty mask stays."""
-    padded = F.pad(image[0], (search,) * 4)
-    inside = F.pad(torch.ones_like(image[0, :1]), (search,) * 4)
+    ``search`` pixels of the one ``expected`` for it (its shift on the frame before,
+    clamped to ``search``; none expected: no motion), that best moves the pixels of ``prev``
+    ([1, 3, H, W]) under it onto ``image``: least mean squared colour difference over the
+    part of the mask that lands inside the image (template matching, three correlations).
+    Centring the search on the last motion follows an object faster than ``search`` as long
+    as it keeps its speed. An object leaving the view is followed out of it as long as a
+    quarter of it stays in; the shift nearest the expected one wins a tie, so a still or
+    flat object keeps its motion; an empty mask stays."""
+    reach = 2 * search
+    padded = F.pad(image[0], (reach,) * 4)
+    inside = F.pad(torch.ones_like(image[0, :1]), (reach,) * 4)
     squares = (padded**2).sum(0, keepdim=True)
     d = torch.arange(-search, search + 1, device=image.device, dtype=image.dtype)
     nearest = 1e-6 * (d[:, None] ** 2 + d[None, :] ** 2)
     corr = lambda x, k: F.conv2d(x[None], k[None])[0, 0]
     shifts = []
-    for mask in masks:
+    for k, mask in enumerate(masks):
         ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
         if len(ys) < 4:
             shifts.append((0, 0))
             continue
+        cy, cx = (max(-search, min(search, c)) for c in (expected[k] if expected else (0, 0)))
         y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
         weight = (mask[y0:y1, x0:x1] > 0.5).to(prev.dtype)[None]
         template = prev[0, :, y0:y1, x0:x1] * weight
-        window = (slice(None), slice(y0, y1 + 2 * search), slice(x0, x1 + 2 * search))
+        # shift (cy - search + i, cx - search + j) puts the template at window offset (i, j)
+        top, left = y0 + cy + reach - search, x0 + cx + reach - search
+        window = (slice(None), slice(top, top + y1 - y0 + 2 * search), slice(left, left + x1 - x0 + 2 * search))
         # sum over the in-image part of the mask of (image - prev)^2, and that part's size
         ssd = corr(squares[window], weight) - 2 * corr(padded[window], template)
         ssd = ssd + corr(inside[window], (template**2).sum(0, keepdim=True))
         landed = corr(inside[window], weight)
         cost = torch.where(landed >= 0.25 * weight.sum(), ssd / landed.clamp(min=1), torch.inf) + nearest
         dy, dx = divmod(int(torch.argmin(cost)), cost.shape[1])
-        shifts.append((dy - search, dx - search))
+        shifts.append((cy + dy - search, cx + dx - search))
     return shifts
 
 
@@ -151,17 +165,17 @@ def carry_following(
     masks: torch.Tensor,
     prev: torch.Tensor,
     image: torch.Tensor,
-    search: int,
+    shifts: list[tuple[int, int]],
     radius: int = RADIUS,
     least: int = FOLLOW_FROM,
     most: int = FOLLOW_AT_MOST,
 ) -> torch.Tensor:
     """``carry_near`` after each mask and the previous frame under it are first moved by the
-    mask's own shift (``object_shifts``): colour propagation alone follows at most ``radius`` pixels of
-    motion and, where an object moves over background of its own colours, stays behind on
-    the background. Each distinct shift costs one more propagation, so only the ``most``
-    fastest objects moving at least ``least`` pixels are moved first; the rest share one."""
-    shifts = object_shifts(prev, image, masks, search)
+    mask's own shift (from ``object_shifts``): colour propagation alone follows at most
+    ``radius`` pixels of motion and, where an object moves over background of its own
+    colours, stays behind on the background. Each distinct shift costs one more propagation,
+    so only the ``most`` fastest objects moving at least ``least`` pixels are moved first;
+    the rest share one."""
     speed = [max(abs(dy), abs(dx)) for dy, dx in shifts]
     fast = sorted((k for k in range(len(shifts)) if speed[k] >= least), key=lambda k: -speed[k])[:most]
     groups: dict[tuple[int, int], list[int]] = {}

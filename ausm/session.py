@@ -18,7 +18,9 @@ Semantics (beyond the paper, documented here because a robot depends on them):
   * A tracked object is present when its objectness > ``presence_threshold`` and its
     mask is non-empty; its mask becomes its history mark for the next frame. With history
     propagation (``config.history_propagation``) marks are kept at the model input, carried
-    onto each new frame by colour affinity (``ausm.propagation``), and an absent object
+    onto each new frame by colour affinity (``ausm.propagation``), each first moved by its
+    object's translation, looked for around its last one (``config.history_search``; the
+    session keeps each track's last shift, and snapshots it), and an absent object
     keeps its last mark, still carried, so its row can find it again. Absent more than
     ``release_after_frames`` frames in a row -> released: marks cleared, slot back to the
     free list. Track ids (uint32) are never reused within a stream, not even
@@ -52,7 +54,7 @@ from .config import ModelConfig
 from .letterbox import Letterbox
 from .model import AUSM
 from .prompts import Prompt, PromptAction, RasterisedPrompt, rasterise
-from .propagation import add_detail, carry_following, carry_near
+from .propagation import add_detail, carry_following, carry_near, object_shifts
 from .runtimes.base import StepOutputs, StepRunner
 from .runtimes.torch_runner import TorchStepRunner
 from .tracks import TrackTable, check_track_id_type
@@ -181,6 +183,7 @@ class StreamSession:
         self._state: Optional[List[torch.Tensor]] = None  # the model's recurrent state
         self._masks: Optional[torch.Tensor] = None  # history masks [num_ids, H/4, W/4]
         self._image: Optional[torch.Tensor] = None  # the last frame at the model input, [1, 3, H, W]
+        self._motion: Dict[int, Tuple[int, int]] = {}  # track id -> its mask's last shift (dy, dx)
         self._pending: List[RasterisedPrompt] = []
 
     # -- prompts -----------------------------------------------------------------
@@ -308,6 +311,7 @@ class StreamSession:
         tracks = self.tracks.copy()
         state = self._state or self.runner.initial_state(model_hw)
         radius = self.config.history_propagation
+        motion = self._motion
         # propagated history is kept at the model input: chained on the 1/4 grid it blurs
         history_hw = model_hw if radius > 0 else (mh, mw)
         masks = (
@@ -319,11 +323,13 @@ class StreamSession:
             # last frame's masks moved onto this frame before its prompts (which already are
             # of this frame) are painted in, as training aligns teacher-forced history
             search = self.config.history_search
-            masks = (
-                carry_following(masks, self._image, image, search, radius)
-                if search > 0
-                else carry_near(masks, self._image, image, radius)
-            )
+            if search > 0:
+                ids = [tracks.track_id_of(k) for k in range(self.config.num_ids)]
+                shifts = object_shifts(self._image, image, masks, search, [motion.get(t, (0, 0)) for t in ids])
+                motion = {t: shift for t, shift in zip(ids, shifts) if t}
+                masks = carry_following(masks, self._image, image, shifts, radius)
+            else:
+                masks = carry_near(masks, self._image, image, radius)
         released, given = self._apply_prompts(tracks, masks, history_hw, fit, image)
         grid = masks if radius == 0 else F.interpolate(masks[None], size=(mh, mw), mode="area")[0]
 
@@ -340,6 +346,8 @@ class StreamSession:
         released += more_released
 
         self.tracks, self._state, self._masks, self._image = tracks, state, masks, image
+        active = set(tracks.active_ids())
+        self._motion = {t: shift for t, shift in motion.items() if t in active}
         self.model_hw, self.image_hw = model_hw, (H, W)
         self._pending = []
         self.frame_index += 1
@@ -564,6 +572,7 @@ class StreamSession:
             "image_hw": self.image_hw,
             "num_state": len(self._state or []),
             "pending": pending,
+            "motion": [[t, *shift] for t, shift in self._motion.items()],
         }
         path = os.fspath(path)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
@@ -607,6 +616,7 @@ class StreamSession:
                 # snapshots from before propagated history was kept at the model input: 1/4
                 self._masks = F.interpolate(self._masks[None], size=self.model_hw, mode="bilinear")[0]
         self._image = tensors["last_image"].to(self.device) if "last_image" in tensors else None
+        self._motion = {t: (dy, dx) for t, dy, dx in meta.get("motion", [])}
         self._pending = []
         for i, q in enumerate(meta["pending"]):
             rasters = {k: tensors[f"pending.{i}.{k}"].numpy() for k in q["rasters"]}

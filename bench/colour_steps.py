@@ -56,8 +56,8 @@ def objects_table(repeats: int) -> None:
         steps = [
             lambda m=masks: object_shifts(prev, image, m, 4),
             lambda m=masks: carry_near(m, prev, image),
-            lambda m=masks: carry_following(m, prev, image, 4),
-            lambda m=masks, k=K: carry_following(m, prev, image, 4, most=k),
+            lambda m=masks: carry_following(m, prev, image, object_shifts(prev, image, m, 4)),
+            lambda m=masks, k=K: carry_following(m, prev, image, object_shifts(prev, image, m, 4), most=k),
             lambda m=masks: colour_gate(m, prev[0], image[0], 0.3),
         ]
         cells = [median_ms(step, repeats) for step in steps]

@@ -10,8 +10,9 @@ network at all, scored as DAVIS 2017 semi-supervised on a DAVIS-layout folder.
   ... + colour gate each carried mask kept to the pixels coloured more like its object than
                     like its surroundings on the frame before (ausm.colour_model, as the
                     session's ``history_colour_gate``)
-  ... + moved first each mask first moved by its own best translation (carry_following, as
-                    the session's ``history_search``)
+  ... + moved first each mask first moved by its own best translation, looked for around
+                    its last one (object_shifts, carry_following, as the session's
+                    ``history_search``)
 
 plus the same full-resolution chain at other radii and temperatures. The frames must be
 at the model input size (the held-out composites are: 128x96).
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ausm.colour_model import colour_gate
-from ausm.propagation import RADIUS, TEMPERATURE, affinities, carry, carry_following
+from ausm.propagation import RADIUS, TEMPERATURE, affinities, carry, carry_following, object_shifts
 from ausm_eval.io import read_rgb
 from ausm_eval.metrics.davis import SEMI_SUPERVISED, DavisEvaluator, static_baseline
 from ausm_eval.metrics.davis_folder import read_label_video, sequence_annotations
@@ -63,6 +64,7 @@ def colour_chain(
     """Each object from its first-appearance mask, carried to every later frame."""
     T, H, W = gt.shape
     ids: list[int] = []
+    motion: list[tuple[int, int]] = []  # each object's last shift, where its next is looked for
     masks = torch.zeros(0, H // 4, W // 4) if grid else torch.zeros(0, H, W)
     pred = np.zeros_like(gt)
     for t in range(T):
@@ -71,11 +73,11 @@ def colour_chain(
             full = (
                 F.interpolate(masks[None], size=(H, W), mode="bilinear", align_corners=False) if grid else masks[None]
             )
-            moved = (
-                carry_following(full[0], frames[t - 1], frames[t], search, radius)[None]
-                if search
-                else carry(full, weights)
-            )
+            if search:
+                motion = object_shifts(frames[t - 1], frames[t], full[0], search, motion)
+                moved = carry_following(full[0], frames[t - 1], frames[t], motion, radius)[None]
+            else:
+                moved = carry(full, weights)
             if gate > 0:
                 moved = moved * colour_gate(masks, frames[t - 1][0], frames[t][0], gate)[None]
             masks = (F.interpolate(moved, size=(H // 4, W // 4), mode="area") if grid else moved)[0]
@@ -84,6 +86,7 @@ def colour_chain(
             m = torch.from_numpy(gt[t] == i).float()[None, None]
             masks = torch.cat([masks, F.interpolate(m, size=masks.shape[-2:], mode="area")[0]])
             ids.append(i)
+            motion.append((0, 0))
         if ids:
             full = F.interpolate(masks[None], size=(H, W), mode="bilinear", align_corners=False)[0] if grid else masks
             pred[t] = labels_from(full, ids)

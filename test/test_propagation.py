@@ -68,10 +68,26 @@ def test_a_fast_object_is_followed_by_its_own_shift():
     plain = following = frames[0][1].float()[None]
     for (prev, _), (image, _) in zip(frames, frames[1:]):
         plain = carry_near(plain, prev, image, radius=2)
-        following = carry_following(following, prev, image, search=4, radius=2)
+        following = carry_following(following, prev, image, object_shifts(prev, image, following, 4), radius=2)
     truth = frames[-1][1]
     assert iou(following[0] > 0.5, truth) > 0.9
     assert iou(plain[0] > 0.5, truth) < 0.5
+
+
+def test_the_search_keeps_up_with_an_object_faster_than_it_from_its_last_shift():
+    # 6 px a frame, looked for within 3 px: around no motion it is lost, around its last shift it is not
+    frames = [textured_square(t, step=6) for t in range(5)]
+    around_still = around_last = frames[0][1].float()[None]
+    motion = None
+    for (prev, _), (image, _) in zip(frames, frames[1:]):
+        still = object_shifts(prev, image, around_still, 3)
+        around_still = carry_following(around_still, prev, image, still, radius=2)
+        motion = object_shifts(prev, image, around_last, 3, motion)
+        around_last = carry_following(around_last, prev, image, motion, radius=2)
+    truth = frames[-1][1]
+    assert motion == [(0, 6)]
+    assert iou(around_last[0] > 0.5, truth) > 0.9
+    assert iou(around_still[0] > 0.5, truth) < 0.6
 
 
 def test_the_shift_follows_an_object_out_of_the_view_and_keeps_a_still_one():
