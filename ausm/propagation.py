@@ -43,9 +43,12 @@ RADIUS = 5  # pixels at the model input: the largest motion per frame followed
 TEMPERATURE = 0.003
 _OUTSIDE = 1e3  # colour of the padding: no weight goes outside the image
 # carry_following: objects moving less than this (px) are left to propagation alone, which
-# follows them; at most FOLLOW_AT_MOST are moved first, each costing one more propagation
+# follows them; at most FOLLOW_AT_MOST are moved first, each costing one more propagation,
+# unless every object fits in a crop of its own and the crops together cover at most
+# CROPS_AT_MOST frames: then all are moved, in one batch of crops
 FOLLOW_FROM = 2
 FOLLOW_AT_MOST = 4
+CROPS_AT_MOST = 4
 
 
 def affinities(prev: torch.Tensor, image: torch.Tensor, radius: int = RADIUS, temperature: float = TEMPERATURE):
@@ -169,21 +172,77 @@ def carry_following(
     radius: int = RADIUS,
     least: int = FOLLOW_FROM,
     most: int = FOLLOW_AT_MOST,
+    crops_at_most: float = CROPS_AT_MOST,
 ) -> torch.Tensor:
     """``carry_near`` after each mask and the previous frame under it are first moved by the
     mask's own shift (from ``object_shifts``): colour propagation alone follows at most
     ``radius`` pixels of motion and, where an object moves over background of its own
-    colours, stays behind on the background. Each distinct shift costs one more propagation,
-    so only the ``most`` fastest objects moving at least ``least`` pixels are moved first;
-    the rest share one."""
+    colours, stays behind on the background. Shifts under ``least`` pixels are left to
+    propagation. Objects small enough are carried each in its own crop, all crops in one
+    batch (``carry_each``): the loops over the window's offsets then run once for all of
+    them. Otherwise each distinct shift costs one more propagation over the whole of its
+    objects, so only the ``most`` fastest objects are moved first and the rest share one."""
+    shifts = [s if max(abs(s[0]), abs(s[1])) >= least else (0, 0) for s in shifts]
+    windows = moved_windows(masks, shifts, radius)
+    if windows and len(windows[0]) * windows[1] * windows[2] <= crops_at_most * masks.shape[-2] * masks.shape[-1]:
+        return carry_each(masks, prev, image, shifts, windows, radius)
     speed = [max(abs(dy), abs(dx)) for dy, dx in shifts]
-    fast = sorted((k for k in range(len(shifts)) if speed[k] >= least), key=lambda k: -speed[k])[:most]
+    fast = sorted((k for k in range(len(shifts)) if speed[k] > 0), key=lambda k: -speed[k])[:most]
     groups: dict[tuple[int, int], list[int]] = {}
     for k in range(len(shifts)):
         groups.setdefault(shifts[k] if k in fast else (0, 0), []).append(k)
     out = torch.zeros_like(masks)
     for (dy, dx), ks in groups.items():
         out[ks] = carry_near(translate(masks[ks], dy, dx), translate(prev, dy, dx), image, radius)
+    return out
+
+
+def moved_windows(
+    masks: torch.Tensor, shifts: list[tuple[int, int]], radius: int
+) -> tuple[list[tuple[int, int, int]], int, int] | None:
+    """Where each non-empty mask of ``masks`` ([K, H, W]), moved by its shift, can give or
+    take mass: ([(k, top, left)], height, width), one window size for all, each window
+    holding its mask's bounding box grown by ``2 * radius`` (as ``carry_near``'s crop)
+    and lying inside the image. None when no mask can land in the image."""
+    H, W = masks.shape[-2:]
+    boxes = []
+    for k in torch.nonzero(masks.flatten(1).amax(1) > 0).flatten().tolist():
+        dy, dx = shifts[k]
+        rows = torch.nonzero(masks[k].amax(1) > 0).flatten()
+        cols = torch.nonzero(masks[k].amax(0) > 0).flatten()
+        y0, y1 = max(int(rows[0]) + dy - 2 * radius, 0), min(int(rows[-1]) + dy + 2 * radius + 1, H)
+        x0, x1 = max(int(cols[0]) + dx - 2 * radius, 0), min(int(cols[-1]) + dx + 2 * radius + 1, W)
+        if y1 > y0 and x1 > x0:  # else moved out of the image: it receives nothing
+            boxes.append((k, y0, y1, x0, x1))
+    if not boxes:
+        return None
+    h = max(max(y1 - y0 for _, y0, y1, _, _ in boxes), 1)
+    w = max(max(x1 - x0 for _, _, _, x0, x1 in boxes), 1)
+    # a window grown to the common size keeps its box inside it and stays in the image
+    return [(k, min(y0, H - h), min(x0, W - w)) for k, y0, _, x0, _ in boxes], h, w
+
+
+def carry_each(
+    masks: torch.Tensor,
+    prev: torch.Tensor,
+    image: torch.Tensor,
+    shifts: list[tuple[int, int]],
+    windows: tuple[list[tuple[int, int, int]], int, int],
+    radius: int = RADIUS,
+) -> torch.Tensor:
+    """Each mask moved by its shift, with the previous frame under it, then carried onto
+    ``image`` within its window from ``moved_windows``: one batch of crops. The same as
+    ``carry_near`` of each moved mask alone (nothing outside its window can receive it)."""
+    places, h, w = windows
+    crops = [(k, slice(y, y + h), slice(x, x + w)) for k, y, x in places]
+    moved_prev = [translate(prev[0], *shifts[k])[:, ys, xs] for k, ys, xs in crops]
+    moved_masks = [translate(masks[k], *shifts[k])[ys, xs] for k, ys, xs in crops]
+    here = [image[0, :, ys, xs] for _, ys, xs in crops]
+    weights = affinities(torch.stack(moved_prev), torch.stack(here), radius)
+    carried = carry(torch.stack(moved_masks)[:, None], weights)[:, 0]
+    out = torch.zeros_like(masks)
+    for i, (k, ys, xs) in enumerate(crops):
+        out[k, ys, xs] = carried[i].to(masks.dtype)
     return out
 
 

@@ -1,9 +1,11 @@
 """What the session's colour steps cost, one thread, side by side in one run.
 
-objects   K masks of 20x24 pixels on a 128x96 frame (the shipped model's input), all moved
-          by (3, 3): plain propagation (carry_near), propagation after each mask's own shift
-          (carry_following, as shipped: at most FOLLOW_AT_MOST objects moved first, and
-          with no cap), and the colour gate (colour_gate)
+objects   K masks of 20x24, then of 50x60 pixels on a 128x96 frame (the shipped model's
+          input), each with a shift of its own: plain propagation (carry_near), propagation
+          after each mask's own shift (carry_following as shipped: all objects in one batch
+          of crops while the crops cover at most CROPS_AT_MOST frames, else one propagation
+          per shift for at most FOLLOW_AT_MOST objects; and the per-shift path alone, with
+          that cap and without it), and the colour gate (colour_gate)
 pooling   the window sums the colour model uses against torch's pooling, for 16 masks
 session   a StreamSession on 320x240 moving shapes with the shipped checkpoint: the median
           time of its propagation, of its colour gate and of the whole step
@@ -45,23 +47,27 @@ def objects_table(repeats: int) -> None:
     H, W = 96, 128
     gen = torch.Generator().manual_seed(0)
     prev, image = torch.rand(1, 3, H, W, generator=gen), torch.rand(1, 3, H, W, generator=gen)
-    print(f"K objects of 20x24 px at {W}x{H}, each with a shift of its own; median ms of {repeats}")
-    print("| K | object_shifts | carry_near | carry_following | ... no cap | colour_gate |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for K in (1, 2, 4, 8, 16):
-        masks = torch.zeros(K, H, W)
-        for k in range(K):  # spread over the frame, overlapping a little
-            y, x = (k * 13) % 70, (k * 29) % 100
-            masks[k, y : y + 20, x : x + 24] = 1
-        steps = [
-            lambda m=masks: object_shifts(prev, image, m, 4),
-            lambda m=masks: carry_near(m, prev, image),
-            lambda m=masks: carry_following(m, prev, image, object_shifts(prev, image, m, 4)),
-            lambda m=masks, k=K: carry_following(m, prev, image, object_shifts(prev, image, m, 4), most=k),
-            lambda m=masks: colour_gate(m, prev[0], image[0], 0.3),
-        ]
-        cells = [median_ms(step, repeats) for step in steps]
-        print(f"| {K} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    for h, w in ((20, 24), (50, 60)):
+        print(f"K objects of {w}x{h} px at {W}x{H}, each with a shift of its own; median ms of {repeats}")
+        print("| K | object_shifts | carry_near | carry_following | per shift, cap 4 | no cap | colour_gate |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for K in (1, 2, 4, 8, 16):
+            masks = torch.zeros(K, H, W)
+            for k in range(K):  # spread over the frame, overlapping a little
+                y, x = (k * 13) % (H - h), (k * 29) % (W - w)
+                masks[k, y : y + h, x : x + w] = 1
+            shifts = object_shifts(prev, image, masks, 4)
+            steps = [
+                lambda m=masks: object_shifts(prev, image, m, 4),
+                lambda m=masks: carry_near(m, prev, image),
+                lambda m=masks, s=shifts: carry_following(m, prev, image, s),
+                lambda m=masks, s=shifts: carry_following(m, prev, image, s, crops_at_most=0),
+                lambda m=masks, s=shifts, k=K: carry_following(m, prev, image, s, most=k, crops_at_most=0),
+                lambda m=masks: colour_gate(m, prev[0], image[0], 0.3),
+            ]
+            cells = [median_ms(step, repeats) for step in steps]
+            print(f"| {K} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+        print()
 
 
 def pooling_table(repeats: int) -> None:
@@ -73,7 +79,7 @@ def pooling_table(repeats: int) -> None:
         "mean 5x5: avg_pool2d": lambda: F.avg_pool2d(x[:, None], 5, 1, 2, count_include_pad=False),
         "mean 5x5: window_sum": lambda: window_sum(x, 2),
     }
-    print(f"\n16 maps at 128x96; median ms of {repeats}")
+    print(f"16 maps at 128x96; median ms of {repeats}")
     print("| operation | ms |")
     print("|---|---:|")
     for name, fn in rows.items():

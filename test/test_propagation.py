@@ -74,6 +74,23 @@ def test_a_fast_object_is_followed_by_its_own_shift():
     assert iou(plain[0] > 0.5, truth) < 0.5
 
 
+def test_objects_carried_each_in_its_own_crop_equal_one_propagation_per_shift():
+    # small objects, each moving its own way, one leaving the frame: the batch of crops
+    # gives what a propagation over the whole frame per shift gives
+    g = torch.Generator().manual_seed(3)
+    prev, image = torch.rand(1, 3, 48, 64, generator=g), torch.rand(1, 3, 48, 64, generator=g)
+    masks = torch.zeros(5, 48, 64)
+    masks[0, 4:12, 4:14] = 1
+    masks[1, 30:40, 20:26] = 0.7
+    masks[2, 20:28, 56:64] = 1  # at the right edge, moving out
+    masks[3, 0:6, 40:50] = 1
+    shifts = [(2, 3), (-3, 0), (0, 6), (1, 1), (0, 0)]
+    batched = carry_following(masks, prev, image, shifts, radius=2, most=5, crops_at_most=float("inf"))
+    per_shift = carry_following(masks, prev, image, shifts, radius=2, most=5, crops_at_most=0)
+    assert torch.allclose(batched, per_shift, atol=1e-6)
+    assert batched[2].sum() > 0 and batched[4].sum() == 0
+
+
 def test_the_search_keeps_up_with_an_object_faster_than_it_from_its_last_shift():
     # 6 px a frame, looked for within 3 px: around no motion it is lost, around its last shift it is not
     frames = [textured_square(t, step=6) for t in range(5)]
