@@ -114,6 +114,24 @@ def test_the_shift_follows_an_object_out_of_the_view_and_keeps_a_still_one():
     assert object_shifts(before, before, mask.float()[None], search=8) == [(0, 0)]
 
 
+def test_objects_of_different_sizes_each_get_their_own_shift_in_one_call():
+    rng = np.random.default_rng(4)
+    prev = rng.uniform(0.0, 0.4, (3, 48, 64))
+    image = rng.uniform(0.0, 0.4, (3, 48, 64))
+    masks = torch.zeros(4, 48, 64)
+    # (top, left, height, width, shift): a square, a bar at the right edge leaving, a
+    # small block, and a 3-pixel speck that is too small to match and stays
+    objects = [(4, 4, 12, 12, (2, -3)), (20, 56, 6, 8, (1, 4)), (34, 20, 5, 9, (-2, 0)), (40, 50, 1, 3, (3, 3))]
+    for k, (y, x, h, w, (dy, dx)) in enumerate(objects):
+        texture = rng.uniform(0.6, 1.0, (3, h, w))
+        prev[:, y : y + h, x : x + w] = texture
+        landed = image[:, y + dy : y + dy + h, x + dx : x + dx + w]
+        landed[...] = texture[:, : landed.shape[1], : landed.shape[2]]
+        masks[k, y : y + h, x : x + w] = 1
+    prev, image = torch.from_numpy(prev).float()[None], torch.from_numpy(image).float()[None]
+    assert object_shifts(prev, image, masks, search=4) == [(2, -3), (1, 4), (-2, 0), (0, 0)]
+
+
 def test_carrying_near_the_masks_equals_carrying_over_the_whole_frame():
     prev, old = textured_square(0, hw=(64, 96))
     image, _ = textured_square(1, hw=(64, 96))
