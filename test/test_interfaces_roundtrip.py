@@ -1,6 +1,7 @@
 """Every ausm_ros message and service type crosses real DDS between two processes intact."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -124,8 +125,13 @@ def echo_peer(ros_env, monkeypatch):
     yield node, context
     node.destroy_node()
     rclpy.shutdown(context=context)
-    peer.terminate()
-    peer.wait(timeout=10)
+    peer.send_signal(signal.SIGINT)  # how a ROS node is asked to stop
+    try:
+        # reading its output to the end: a peer blocked writing to a full pipe never exits
+        peer.communicate(timeout=10)
+    except subprocess.TimeoutExpired:  # a slow DDS teardown on a loaded machine is not what this tests
+        peer.kill()
+        peer.communicate()
 
 
 def _spin_until(node, context, done, timeout):
