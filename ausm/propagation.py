@@ -87,6 +87,17 @@ def propagate(masks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(carry(full, weights), (h, w)).to(masks.dtype)
 
 
+def reach(occupied: torch.Tensor, radius: int, dy: int = 0, dx: int = 0) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the bounding box of ``occupied`` (bool [H, W], not all false) moved
+    by (dy, dx) and grown by ``2 * radius``, within the image (empty once moved out of it):
+    where a propagation of masks inside it can give or take mass."""
+    H, W = occupied.shape
+    rows, cols = torch.nonzero(occupied.any(1)).flatten(), torch.nonzero(occupied.any(0)).flatten()
+    y0, y1 = max(int(rows[0]) + dy - 2 * radius, 0), min(int(rows[-1]) + dy + 2 * radius + 1, H)
+    x0, x1 = max(int(cols[0]) + dx - 2 * radius, 0), min(int(cols[-1]) + dx + 2 * radius + 1, W)
+    return y0, y1, x0, x1
+
+
 def carry_near(masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, radius: int = RADIUS) -> torch.Tensor:
     """masks: [K, H, W] of ``prev`` ([1, 3, H, W]) at its resolution -> carried onto
     ``image``. The same as ``carry`` over the whole frame, computed only within 2 * radius of
@@ -96,11 +107,7 @@ def carry_near(masks: torch.Tensor, prev: torch.Tensor, image: torch.Tensor, rad
     out = torch.zeros_like(masks)
     if len(moving) == 0:
         return out
-    nonzero = masks[moving].amax(0) > 0
-    H, W = nonzero.shape
-    rows, cols = torch.nonzero(nonzero.any(1)).flatten(), torch.nonzero(nonzero.any(0)).flatten()
-    y0, y1 = max(int(rows[0]) - 2 * radius, 0), min(int(rows[-1]) + 2 * radius + 1, H)
-    x0, x1 = max(int(cols[0]) - 2 * radius, 0), min(int(cols[-1]) + 2 * radius + 1, W)
+    y0, y1, x0, x1 = reach(masks[moving].amax(0) > 0, radius)
     # inside the image the crop's edge is farther than radius from any mask pixel's reach, so
     # the padding affinities() puts there only meets pixels that receive nothing anyway
     weights = affinities(prev[..., y0:y1, x0:x1], image[..., y0:y1, x0:x1], radius)
@@ -202,16 +209,12 @@ def moved_windows(
 ) -> tuple[list[tuple[int, int, int]], int, int] | None:
     """Where each non-empty mask of ``masks`` ([K, H, W]), moved by its shift, can give or
     take mass: ([(k, top, left)], height, width), one window size for all, each window
-    holding its mask's bounding box grown by ``2 * radius`` (as ``carry_near``'s crop)
-    and lying inside the image. None when no mask can land in the image."""
+    holding its ``reach`` (as ``carry_near``'s crop) and lying inside the image. None when
+    no mask can land in the image."""
     H, W = masks.shape[-2:]
     boxes = []
     for k in torch.nonzero(masks.flatten(1).amax(1) > 0).flatten().tolist():
-        dy, dx = shifts[k]
-        rows = torch.nonzero(masks[k].amax(1) > 0).flatten()
-        cols = torch.nonzero(masks[k].amax(0) > 0).flatten()
-        y0, y1 = max(int(rows[0]) + dy - 2 * radius, 0), min(int(rows[-1]) + dy + 2 * radius + 1, H)
-        x0, x1 = max(int(cols[0]) + dx - 2 * radius, 0), min(int(cols[-1]) + dx + 2 * radius + 1, W)
+        y0, y1, x0, x1 = reach(masks[k] > 0, radius, *shifts[k])
         if y1 > y0 and x1 > x0:  # else moved out of the image: it receives nothing
             boxes.append((k, y0, y1, x0, x1))
     if not boxes:

@@ -69,7 +69,6 @@ def colour_chain(
     pred = np.zeros_like(gt)
     for t in range(T):
         if t and len(ids):
-            weights = affinities(frames[t - 1], frames[t], radius, temperature)
             full = (
                 F.interpolate(masks[None], size=(H, W), mode="bilinear", align_corners=False) if grid else masks[None]
             )
@@ -77,7 +76,7 @@ def colour_chain(
                 motion = object_shifts(frames[t - 1], frames[t], full[0], search, motion)
                 moved = carry_following(full[0], frames[t - 1], frames[t], motion, radius)[None]
             else:
-                moved = carry(full, weights)
+                moved = carry(full, affinities(frames[t - 1], frames[t], radius, temperature))
             if gate > 0:
                 moved = moved * colour_gate(masks, frames[t - 1][0], frames[t][0], gate)[None]
             masks = (F.interpolate(moved, size=(H // 4, W // 4), mode="area") if grid else moved)[0]
