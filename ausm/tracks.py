@@ -49,6 +49,11 @@ class TrackTable:
         return self._slot_track != 0
 
     @property
+    def prompted_slots(self) -> np.ndarray:
+        """bool [num_slots]: slots holding a track started by a prompt."""
+        return self.active & self._prompted
+
+    @property
     def free(self) -> Tuple[int, ...]:
         """Free slots, in the order they will be allocated."""
         return tuple(self._free)

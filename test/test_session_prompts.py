@@ -140,7 +140,7 @@ def test_discovery_switch_threshold_and_top_k(model):
 
 
 def test_absent_objects_are_released_and_their_slot_reused(model):
-    s = quiet_session(model, presence_threshold=1.1, release_after_frames=2)  # never present
+    s = quiet_session(model, presence_threshold=1.1, prompted_presence_threshold=1.1, release_after_frames=2)
     oid = s.add_object(box=[0, 0, 20, 20], image_size=(H, W))
     released = []
     for t in range(4):
@@ -152,6 +152,33 @@ def test_absent_objects_are_released_and_their_slot_reused(model):
     assert released == [oid]
     assert s.tracks.num_free() == model.config.num_ids
     assert s.tracks.free[-1] == 0  # the freed slot goes to the back of the queue
+
+
+def test_a_prompted_object_is_present_at_its_own_threshold(model):
+    """A prompted track is judged by ``prompted_presence_threshold``, a discovered one by
+    ``presence_threshold``: at objectness thresholds 0 and 1.1, on the frame after they
+    started, only the prompted one is reported (discovery may start others there)."""
+
+    def tracks_on_second_frame(**kw):
+        s = quiet_session(
+            model,
+            discovery=True,
+            foreground_threshold=0.0,
+            top_k=1,
+            new_object_max_overlap=1.0,  # every mask is the whole frame at this mask threshold
+            duplicate_iou=2.0,
+            presence_threshold=1.1,
+            **kw,
+        )
+        prompted = s.add_object(box=[0, 0, 20, 20], image_size=(H, W))
+        found = [t for t in s.step(frame(0)).track_ids.tolist() if t != prompted]
+        assert len(found) == 1  # one discovered track beside the prompted one
+        return prompted, found[0], s.step(frame(1)).track_ids.tolist()
+
+    prompted, discovered, shown = tracks_on_second_frame(prompted_presence_threshold=0.0)
+    assert prompted in shown and discovered not in shown
+    prompted, _, shown = tracks_on_second_frame(prompted_presence_threshold=1.1)
+    assert prompted not in shown
 
 
 def test_frame_result_at_input_size_with_consistent_boxes_and_labels(model):
