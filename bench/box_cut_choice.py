@@ -80,25 +80,31 @@ def main(argv=None) -> None:
     ap.add_argument("--root", required=True, help="DAVIS-layout folder (Annotations/480p, JPEGImages/480p)")
     args = ap.parse_args(argv)
     items = first_boxes(Path(args.root))
-    defaults = dict(ring=box_cut.RING, bins=box_cut.BINS, smooth=box_cut.SMOOTH, threshold=box_cut.THRESHOLD)
+    defaults = dict(
+        ring=box_cut.RING,
+        bins=box_cut.BINS,
+        smooth=box_cut.SMOOTH,
+        threshold=box_cut.THRESHOLD,
+        edge_radius=box_cut.RADIUS,
+    )
     rows: list[tuple[str, callable]] = [
         ("box", lambda img, r: r),
         ("grabcut", grabcut),
         ("cut " + " ".join(f"{k}={v}" for k, v in defaults.items()), cut),
     ]
-    variants = dict(ring=(5,), bins=(4, 8), smooth=(1, 3), threshold=(0.5, 0.7))
+    variants = dict(ring=(5,), bins=(4, 8), smooth=(1, 3), threshold=(0.5, 0.7), edge_radius=(0, 3))
     for key, values in variants.items():
         for v in values:
             rows.append((f"cut ... {key}={v}", lambda img, r, k=key, v=v: cut(img, r, **{k: v})))
     print(f"{len(items)} objects in {args.root}")
-    print(f"| {'prompt-frame mask':40s} | mean IoU | ms per object |")
-    print(f"|{'-' * 42}|---------:|--------------:|")
+    print(f"| {'prompt-frame mask':58s} | mean IoU | ms per object |")
+    print(f"|{'-' * 60}|---------:|--------------:|")
     for name, fn in rows:
         fn(*items[0][::2])  # first calls pay for imports and allocator warm-up
         t0 = time.perf_counter()
         scores = [iou(fn(img, rect), m) for img, m, rect in items]
         ms = 1000 * (time.perf_counter() - t0) / len(items)
-        print(f"| {name:40s} | {np.mean(scores):8.3f} | {ms:13.1f} |")
+        print(f"| {name:58s} | {np.mean(scores):8.3f} | {ms:13.1f} |")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,16 @@ def test_the_cut_keeps_the_object_and_drops_the_corners():
     assert not (cut & ~rect).any()  # never outside the box
 
 
+def test_spreading_along_colours_keeps_the_outline():
+    """The box filter blurs P(object | colour) across the disc's outline; spread along the
+    frame's colours it stays on its side, and the cut is the disc to the pixel."""
+    img, disc = scene()
+    rect = tight_rect(disc)
+    spread = cut_box(*tensors(img, rect)).numpy() > 0.5
+    blurred = cut_box(*tensors(img, rect), edge_radius=0).numpy() > 0.5
+    assert iou(spread, disc) > 0.99 > iou(blurred, disc), (iou(spread, disc), iou(blurred, disc))
+
+
 def test_no_colour_difference_keeps_the_box():
     flat = np.full((SIZE, SIZE, 3), 128, np.uint8)
     rect = np.zeros((SIZE, SIZE), bool)
