@@ -24,9 +24,9 @@ THRESHOLD = 0.6  # P(object | colour) a pixel needs
 MIN_KEPT = 0.2  # a cut keeping less of the box than this has found no object: keep the box
 
 
-def cut_box(
+def cut_boxes(
     image: torch.Tensor,
-    box: torch.Tensor,
+    boxes: torch.Tensor,
     ring: int = RING,
     bins: int = BINS,
     smooth: int = SMOOTH,
@@ -34,19 +34,29 @@ def cut_box(
     min_kept: float = MIN_KEPT,
     edge_radius: int = RADIUS,
 ) -> torch.Tensor:
-    """``image`` [3, H, W] RGB in [0, 1]; ``box`` [H, W], 1 inside the rectangle. Returns
-    the object's mask [H, W] in {0, 1}, inside the box; the box itself when the ring is
-    out of the image or the cut keeps less than ``min_kept`` of it. ``edge_radius``: how far
-    (pixels) the probability is spread along similar colours; 0: not at all."""
-    inside = box > 0.5
+    """``image`` [3, H, W] RGB in [0, 1]; ``boxes`` [K, H, W], 1 inside each rectangle.
+    Returns each object's mask [K, H, W] in {0, 1}, inside its box; the box itself where its
+    ring is out of the image or its cut keeps less than ``min_kept`` of it. ``edge_radius``:
+    how far (pixels) the probability is spread along similar colours; 0: not at all. All
+    boxes in one pass: the frame's colours and affinities are computed once, so several
+    boxes prompted on one frame cost about half what they cost one by one."""
+    out = boxes.clone()
+    inside = boxes > 0.5
     around = surroundings(inside, ring)
-    if int(around.sum()) < MIN_AROUND or not inside.any():
-        return box.clone()
+    rows = torch.nonzero((around.flatten(1).sum(1) >= MIN_AROUND) & inside.flatten(1).any(1)).flatten()
+    if len(rows) == 0:
+        return out
+    inside, around = inside[rows], around[rows]
     colours = colour_index(image, bins)
     p = object_probability(colours, inside, around, colours, bins, smooth) * inside
     if edge_radius > 0:
-        p = carry_near(p[None], image[None], image[None], edge_radius)[0]
+        p = carry_near(p, image[None], image[None], edge_radius)
     cut = inside & (p > threshold)
-    if int(cut.sum()) < min_kept * int(inside.sum()):
-        return box.clone()
-    return cut.to(box.dtype)
+    kept = cut.flatten(1).sum(1) >= min_kept * inside.flatten(1).sum(1)
+    out[rows[kept]] = cut[kept].to(out.dtype)
+    return out
+
+
+def cut_box(image: torch.Tensor, box: torch.Tensor, **settings) -> torch.Tensor:
+    """One box [H, W] -> its object's mask [H, W] (``cut_boxes``)."""
+    return cut_boxes(image, box[None], **settings)[0]

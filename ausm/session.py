@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .box_cut import cut_box
+from .box_cut import cut_boxes
 from .colour_model import colour_gate
 from .config import ModelConfig
 from .letterbox import Letterbox
@@ -405,14 +405,18 @@ class StreamSession:
             masks.device
         )
 
-        def cut(box: np.ndarray) -> torch.Tensor:
+        # every box of this frame cut in one pass (the cut depends only on the frame and the box)
+        boxed = [i for i, q in enumerate(self._pending) if q.boxed]
+        cuts: Dict[int, torch.Tensor] = {}
+        if boxed:
             model_hw = tuple(image.shape[-2:])
-            inside = cut_box(image[0], fit.mask_to_grid(torch.from_numpy(box), model_hw).to(image.device))
-            return (
-                inside if model_hw == tuple(grid) else F.interpolate(inside[None, None], size=grid, mode="area")[0, 0]
-            )
+            boxes = torch.stack([fit.mask_to_grid(torch.from_numpy(self._pending[i].base), model_hw) for i in boxed])
+            inside = cut_boxes(image[0], boxes.to(image.device))
+            if model_hw != tuple(grid):
+                inside = F.interpolate(inside[:, None], size=grid, mode="area")[:, 0]
+            cuts = dict(zip(boxed, inside))
 
-        for q in self._pending:
+        for i, q in enumerate(self._pending):
             slot = tracks.slot_of(q.track_id)
             if q.action == PromptAction.REMOVE:
                 if slot is not None:
@@ -430,7 +434,7 @@ class StreamSession:
             else:
                 tracks.refresh(slot, q.class_id)
                 current = masks[slot]
-            masks[slot] = q.paint(current, to_grid, cut(q.base) if q.boxed else None)
+            masks[slot] = q.paint(current, to_grid, cuts.get(i))
             if q.sets_output:
                 given.append(slot)
             elif slot in given:  # a later box or points on the same object this frame

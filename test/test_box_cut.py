@@ -6,7 +6,7 @@ import torch
 from helpers.colour_scene import SIZE, iou, scene
 from helpers.scripted import ScriptedRunner
 
-from ausm.box_cut import cut_box
+from ausm.box_cut import cut_box, cut_boxes
 from ausm.session import StreamSession
 
 
@@ -53,6 +53,22 @@ def test_a_box_with_no_ring_around_it_is_kept():
     assert np.array_equal(cut_box(*tensors(img, whole)).numpy() > 0.5, whole)
 
 
+def test_boxes_cut_together_as_each_alone():
+    """One pass for several boxes (the session's, when a frame gets several box prompts)
+    gives each box what it gets alone, fallbacks included."""
+    img, disc = scene()
+    boxes = np.zeros((4, SIZE, SIZE), bool)
+    boxes[0] = tight_rect(disc)
+    boxes[1, 2:12, 20:30] = True  # background only
+    boxes[2] = True  # the whole frame: no ring, the box is kept
+    boxes[3, 20:30, 2:14] = True  # overlaps the disc's box
+    image = tensors(img, boxes[0])[0]
+    together = cut_boxes(image, torch.from_numpy(boxes).float())
+    alone = torch.stack([cut_box(image, torch.from_numpy(b).float()) for b in boxes])
+    assert torch.equal(together, alone)
+    assert torch.equal(together[2], torch.ones(SIZE, SIZE)) and iou(together[0].numpy() > 0.5, disc) > 0.99
+
+
 class Blind(ScriptedRunner):
     """The network sees nothing: whatever a track outputs on a prompt frame is the session's."""
 
@@ -71,6 +87,18 @@ def test_a_box_prompt_outputs_its_object_on_its_frame():
     result = session.step(img)
     assert list(result.track_ids) == [tid]
     assert iou(result.masks[0], disc) > 0.9, iou(result.masks[0], disc)
+
+
+def test_box_prompts_on_one_frame_each_output_their_own_cut():
+    img, disc = scene()
+    ys, xs = np.nonzero(disc)
+    session = StreamSession(Blind(), discovery=False)
+    other = session.add_object(box=[20, 2, 30, 12], image_size=(SIZE, SIZE))
+    tid = session.add_object(box=[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], image_size=(SIZE, SIZE))
+    result = session.step(img)
+    masks = dict(zip(result.track_ids.tolist(), result.masks))
+    assert iou(masks[tid], disc) > 0.9, iou(masks[tid], disc)
+    assert masks[other].any() and not (masks[other] & disc).any()
 
 
 def test_a_queued_box_is_still_cut_after_a_snapshot(tmp_path):
