@@ -25,6 +25,27 @@ def colour_index(image: torch.Tensor, bins: int = BINS) -> torch.Tensor:
     return (q[0] * bins + q[1]) * bins + q[2]
 
 
+# sRGB (D65) -> CIE XYZ, and the D65 white point: the standard's constants
+_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
+_WHITE = (0.95047, 1.0, 1.08883)
+
+
+def rgb_to_lab(image: torch.Tensor) -> torch.Tensor:
+    """[3, H, W] sRGB in [0, 1] -> CIELAB (D65) scaled to about [0, 1] for ``colour_index``:
+    L / 100, (a + 100) / 200, (b + 100) / 200. Its axes follow lightness and the two
+    opponent colours, where RGB's bins cut across them."""
+    c = image.clamp(0, 1)
+    linear = torch.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    m = torch.tensor(_RGB_TO_XYZ, dtype=image.dtype, device=image.device)
+    white = torch.tensor(_WHITE, dtype=image.dtype, device=image.device)
+    xyz = torch.einsum("ij,jhw->ihw", m, linear) / white[:, None, None]
+    d = 6 / 29
+    f = torch.where(xyz > d**3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * d * d) + 4 / 29)
+    L = 116 * f[1] - 16
+    a, b = 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+    return torch.stack([L / 100, (a + 100) / 200, (b + 100) / 200])
+
+
 def window_sum(x: torch.Tensor, r: int) -> torch.Tensor:
     """Sum of ``x`` [..., H, W] over each pixel's (2r+1)x(2r+1) window, zero outside.
     Integral images, not pooling: torch's CPU max/avg pooling over 16 masks at 128x96 took

@@ -61,6 +61,7 @@ from .runtimes.torch_runner import TorchStepRunner
 from .tracks import TrackTable, check_track_id_type
 
 SNAPSHOT_FORMAT = "ausm-session/1"
+BOX_CUTS = {"learned": "default", "colour": None, "box": None}  # box_cut setting -> cut_boxes' scorer
 _GIVEN_LOGIT = 20.0  # a given mask's logits and objectness: far past any threshold
 PathLike = Union[str, os.PathLike]
 
@@ -86,6 +87,9 @@ class SessionSettings:
     duplicate_iou: float = 0.8  # two tracks whose masks overlap more are one object (> 1: off)
     class_head: Optional[str] = None  # dataset head for class ids (None: the first)
     point_radius: Optional[float] = None  # px; None: max(4, 2.5% of the shorter side)
+    # how a box prompt becomes its object's mask (ausm.box_cut): "learned" (the bundled
+    # classifier), "colour" (the colour rule alone) or "box" (the rectangle, not cut)
+    box_cut: str = "learned"
 
 
 # snapshots written before these settings took the node's parameter names
@@ -180,6 +184,8 @@ class StreamSession:
             settings.class_head = next(iter(self.config.num_classes))
         if settings.class_head not in self.config.num_classes:
             raise ValueError(f"class_head '{settings.class_head}' not in {sorted(self.config.num_classes)}")
+        if settings.box_cut not in BOX_CUTS:
+            raise ValueError(f"box_cut must be one of {sorted(BOX_CUTS)}, got {settings.box_cut!r}")
         return settings
 
     def update_settings(self, **changes) -> None:
@@ -408,10 +414,10 @@ class StreamSession:
         # every box of this frame cut in one pass (the cut depends only on the frame and the box)
         boxed = [i for i, q in enumerate(self._pending) if q.boxed]
         cuts: Dict[int, torch.Tensor] = {}
-        if boxed:
+        if boxed and self.settings.box_cut != "box":
             model_hw = tuple(image.shape[-2:])
             boxes = torch.stack([fit.mask_to_grid(torch.from_numpy(self._pending[i].base), model_hw) for i in boxed])
-            inside = cut_boxes(image[0], boxes.to(image.device))
+            inside = cut_boxes(image[0], boxes.to(image.device), scorer=BOX_CUTS[self.settings.box_cut])
             if model_hw != tuple(grid):
                 inside = F.interpolate(inside[:, None], size=grid, mode="area")[:, 0]
             cuts = dict(zip(boxed, inside))

@@ -4,7 +4,8 @@ DAVIS-layout folder (the box is the mask's tight box, as the evaluator's box pro
 
   box      the rectangle itself (what was tracked before)
   grabcut  OpenCV's GrabCut initialised with the rectangle (5 iterations)
-  cut      ausm.box_cut with its defaults, then each of its settings varied alone
+  rule     ausm.box_cut's colour rule, then each of its settings varied alone
+  learned  ausm.box_cut's learned cut (the default), at its threshold and others
 
 The frames must be at the model input size, where the session cuts (the composites are:
 128x96). Settings are chosen on training-split composites, then read on held-out ones:
@@ -16,6 +17,7 @@ The frames must be at the model input size, where the session cuts (the composit
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -26,24 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ausm import box_cut
-from ausm_eval.io import read_rgb
-from ausm_eval.metrics.davis_folder import read_label_video
-from ausm_train.evaluation.inference import first_appearances, tight_box
-
-
-def first_boxes(root: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(frame RGB uint8, object mask, tight-box rectangle) for every object's first frame."""
-    out = []
-    for seq in sorted(p.name for p in (root / "Annotations/480p").iterdir()):
-        labels = read_label_video(sorted((root / "Annotations/480p" / seq).glob("*.png")))
-        frames = sorted((root / "JPEGImages/480p" / seq).glob("*.jpg"))
-        for t, objects in first_appearances(labels).items():
-            for _, m in objects:
-                x1, y1, x2, y2 = map(int, tight_box(m))
-                rect = np.zeros_like(m)
-                rect[y1:y2, x1:x2] = True
-                out.append((read_rgb(frames[t]), m, rect))
-    return out
+from ausm_train.box_cut_fit import first_boxes
 
 
 def grabcut(image: np.ndarray, rect: np.ndarray) -> np.ndarray:
@@ -80,31 +65,29 @@ def main(argv=None) -> None:
     ap.add_argument("--root", required=True, help="DAVIS-layout folder (Annotations/480p, JPEGImages/480p)")
     args = ap.parse_args(argv)
     items = first_boxes(Path(args.root))
-    defaults = dict(
-        ring=box_cut.RING,
-        bins=box_cut.BINS,
-        smooth=box_cut.SMOOTH,
-        threshold=box_cut.THRESHOLD,
-        edge_radius=box_cut.RADIUS,
-    )
+    scorer = box_cut.default_scorer()
+    rule = dict(scorer=None, threshold=box_cut.THRESHOLD, edge_radius=box_cut.RADIUS)
     rows: list[tuple[str, callable]] = [
         ("box", lambda img, r: r),
         ("grabcut", grabcut),
-        ("cut " + " ".join(f"{k}={v}" for k, v in defaults.items()), cut),
+        (f"rule threshold={box_cut.THRESHOLD} edge_radius={box_cut.RADIUS}", lambda img, r: cut(img, r, **rule)),
     ]
-    variants = dict(ring=(5,), bins=(4, 8), smooth=(1, 3), threshold=(0.5, 0.7), edge_radius=(0, 3))
-    for key, values in variants.items():
+    for key, values in dict(threshold=(0.5, 0.7), edge_radius=(0, 3)).items():
         for v in values:
-            rows.append((f"cut ... {key}={v}", lambda img, r, k=key, v=v: cut(img, r, **{k: v})))
+            rows.append((f"rule ... {key}={v}", lambda img, r, k=key, v=v: cut(img, r, **{**rule, k: v})))
+    for t in (scorer.threshold, 0.3, 0.5):
+        other = copy.deepcopy(scorer)
+        other.threshold = t
+        rows.append((f"learned threshold={t}", lambda img, r, s=other: cut(img, r, scorer=s)))
     print(f"{len(items)} objects in {args.root}")
-    print(f"| {'prompt-frame mask':58s} | mean IoU | ms per object |")
-    print(f"|{'-' * 60}|---------:|--------------:|")
+    print(f"| {'prompt-frame mask':40s} | mean IoU | ms per object |")
+    print(f"|{'-' * 42}|---------:|--------------:|")
     for name, fn in rows:
         fn(*items[0][::2])  # first calls pay for imports and allocator warm-up
         t0 = time.perf_counter()
         scores = [iou(fn(img, rect), m) for img, m, rect in items]
         ms = 1000 * (time.perf_counter() - t0) / len(items)
-        print(f"| {name:58s} | {np.mean(scores):8.3f} | {ms:13.1f} |")
+        print(f"| {name:40s} | {np.mean(scores):8.3f} | {ms:13.1f} |")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def quiet_session(model, **kw):
 
 
 def test_box_prompt_is_painted_into_the_history_of_the_next_frame(model):
-    s = quiet_session(model)
+    s = quiet_session(model, box_cut="box")
     s.step(frame(0))
     oid = s.add_object(box=[8, 4, 40, 30])
     assert oid == 1
