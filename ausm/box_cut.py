@@ -175,7 +175,8 @@ def cut_boxes(
     else:
         scorer = default_scorer() if isinstance(scorer, str) else scorer
         cut = torch.zeros_like(inside)
-        cut[inside] = torch.sigmoid(scorer(cut_features(image, inside, around)[inside])) > scorer.threshold
+        x = cut_features(image, inside, around)[inside]
+        cut[inside] = torch.sigmoid(scorer.to(x.device, x.dtype)(x)) > scorer.threshold  # the session's device
     kept = cut.flatten(1).sum(1) >= min_kept * inside.flatten(1).sum(1)
     out[rows[kept]] = cut[kept].to(out.dtype)
     return out
