@@ -42,6 +42,7 @@ PARAMETERS: Dict[str, Any] = {
     "foreground_threshold": 0.5,
     "top_k": 10,
     "release_after_frames": 30,
+    "box_cut": "learned",
     "reset_on_gap_sec": 5.0,
     "max_backward_jump_sec": 1.0,
     "expected_rate_hz": 0.0,

@@ -29,7 +29,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from ausm import runtimes
 from ausm.prompts import PromptAction
-from ausm.session import SessionSettings
+from ausm.session import BOX_CUTS, SessionSettings
 from ausm_ros import result_messages
 from ausm_ros.msg import InstanceSegmentation, ObjectPrompt, PromptAck
 from ausm_ros.node_config import PARAMETERS, STRING_LISTS, ConfigError, as_string_list
@@ -60,7 +60,7 @@ _ACK_SOURCES = {
 # Parameters that take effect while the node runs (set_parameters); all others are read
 # once at start, and changing them is refused with that reason rather than ignored. The
 # session ones are SessionSettings fields of the same names.
-_SESSION_PARAMETERS = ("discovery", "foreground_threshold", "top_k", "release_after_frames")
+_SESSION_PARAMETERS = ("discovery", "foreground_threshold", "top_k", "release_after_frames", "box_cut")
 _WORKER_PARAMETERS = ("reset_on_gap_sec", "max_backward_jump_sec", "prompt_horizon_sec")
 _NODE_PARAMETERS = (
     "overlay_alpha",
@@ -76,6 +76,7 @@ _RANGES = {
     "overlay_alpha": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
     "top_k": (lambda v: v >= 0, ">= 0"),
     "release_after_frames": (lambda v: v >= 0, ">= 0"),
+    "box_cut": (lambda v: v in BOX_CUTS, "one of " + ", ".join(BOX_CUTS)),
     "max_backward_jump_sec": (lambda v: v >= 0, ">= 0"),
     "prompt_horizon_sec": (lambda v: v > 0, "> 0"),
     "service_timeout_sec": (lambda v: v > 0, "> 0"),

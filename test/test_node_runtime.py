@@ -69,6 +69,10 @@ def test_model_parameters_apply_at_run_time_or_are_refused(ros_env, node):
         assert not result.successful and "restart" in result.reason, result
         (result,) = set_parameters(client, service, foreground_threshold=1.5)
         assert not result.successful and "[0, 1]" in result.reason, result
+        (result,) = set_parameters(client, service, box_cut="grabcut")
+        assert not result.successful and "learned, colour, box" in result.reason, result
+        (result,) = set_parameters(client, service, box_cut="colour")
+        assert result.successful, result.reason
         (result,) = set_parameters(client, service, image_topics="/other/image_raw")
         assert not result.successful and "restart" in result.reason, result
     finally:
