@@ -66,9 +66,10 @@ def _logit(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p / (1 - p))
 
 
-def spread_probability(image: torch.Tensor, inside: torch.Tensor, around: torch.Tensor, colours, bins, smooth, radius):
-    """P(object | colour) of the box's pixels [K, H, W], zero outside, spread along ``image``'s colours."""
-    p = object_probability(colours, inside, around, colours, bins, smooth) * inside
+def spread_in_boxes(p: torch.Tensor, image: torch.Tensor, inside: torch.Tensor, radius: int) -> torch.Tensor:
+    """P(object | colour) [K, H, W] kept inside the boxes and spread ``radius`` pixels along
+    ``image``'s colours (0: not spread)."""
+    p = p * inside
     return carry_near(p, image[None], image[None], radius) if radius > 0 else p
 
 
@@ -78,15 +79,17 @@ def cut_features(image: torch.Tensor, inside: torch.Tensor, around: torch.Tensor
     H, W = inside.shape[-2:]
     c4, c6, c8 = (colour_index(image, b) for b in (4, BINS, 8))
     cl = colour_index(rgb_to_lab(image), BINS)
-    ps = spread_probability(image, inside, around, c6, BINS, SMOOTH, RADIUS)
+    p6 = object_probability(c6, inside, around, c6, BINS, SMOOTH)
+    pl = object_probability(cl, inside, around, cl, BINS, SMOOTH)
+    ps = spread_in_boxes(p6, image, inside, RADIUS)
     probs = [
         ps,
-        object_probability(c6, inside, around, c6, BINS, SMOOTH),
+        p6,
         object_probability(c6, inside, around, c6, BINS, 1),
         object_probability(c4, inside, around, c4, 4, SMOOTH),
         object_probability(c8, inside, around, c8, 8, SMOOTH),
-        object_probability(cl, inside, around, cl, BINS, SMOOTH),
-        spread_probability(image, inside, around, cl, BINS, SMOOTH, RADIUS),
+        pl,
+        spread_in_boxes(pl, image, inside, RADIUS),
     ]
     # the pixel's place in its box, in box units
     rows = inside.any(2).float()
@@ -170,7 +173,8 @@ def cut_boxes(
         return out
     inside, around = inside[rows], around[rows]
     if scorer is None:
-        p = spread_probability(image, inside, around, colour_index(image, BINS), BINS, SMOOTH, edge_radius)
+        colours = colour_index(image, BINS)
+        p = spread_in_boxes(object_probability(colours, inside, around, colours), image, inside, edge_radius)
         cut = inside & (p > threshold)
     else:
         scorer = default_scorer() if isinstance(scorer, str) else scorer
